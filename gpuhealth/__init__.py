@@ -1,0 +1,8 @@
+"""gpuhealth: GPU fleet health for Prometheus, Grafana and Alertmanager."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("gpuhealth")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"

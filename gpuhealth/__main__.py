@@ -1,0 +1,5 @@
+"""`python -m gpuhealth` runs the gpuhealth command."""
+
+from gpuhealth.cli import main
+
+main()

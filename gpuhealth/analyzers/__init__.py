@@ -1,0 +1,1 @@
+"""Analyzers: failure prediction, anomalies, trends and economics from PromQL."""

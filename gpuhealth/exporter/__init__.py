@@ -1,0 +1,1 @@
+"""The gpuhealth exporter: NVML and simulated backends, dcgm-exporter compatible metrics."""

@@ -1,0 +1,1 @@
+"""Recording and alert rules, Alertmanager configuration and dashboards, generated from one spec."""

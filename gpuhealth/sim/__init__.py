@@ -1,0 +1,1 @@
+"""The fleet simulator: realistic GPU telemetry with fault models and ground truth."""
