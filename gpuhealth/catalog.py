@@ -267,3 +267,27 @@ GPU_INFO = "gpuhealth_gpu_info"
 ASSET_INFO = "gpuhealth_asset_info"  # gauge = 1; labels UUID, serial, model, datacenter, rack, node, owner
 ASSET_PURCHASE_PRICE = "gpuhealth_asset_purchase_price_dollars"  # gauge; label UUID
 ASSET_PURCHASE_TIMESTAMP = "gpuhealth_asset_purchase_timestamp_seconds"  # gauge; label UUID
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One GPU in the asset inventory (the gpu_assets table, assets.csv, gpuhealth_asset_info).
+
+    The CSV form (the simulator's assets.csv, `gpuhealth assets import`) has these field names as
+    its header, ``purchase_date`` as YYYY-MM-DD.
+    """
+
+    uuid: str
+    serial: str
+    model: str
+    node: str
+    datacenter: str
+    rack: str
+    purchase_date: str  # YYYY-MM-DD
+    purchase_price_dollars: float
+    status: str = "active"
+    owner: str = ""
+
+
+ASSET_COLUMNS: tuple[str, ...] = ("uuid", "serial", "model", "node", "datacenter", "rack", "purchase_date",
+                                  "purchase_price_dollars", "status", "owner")

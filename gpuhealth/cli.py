@@ -20,13 +20,12 @@ SUBCOMMANDS: dict[str, str] = {
     "sim": "gpuhealth.sim.command:sim",
     "rules": "gpuhealth.rules.command:rules",
     "alertmanager": "gpuhealth.rules.command:alertmanager",
-    "dashboards": "gpuhealth.rules.command:dashboards",
     "sink": "gpuhealth.sink.command:sink",
     "db": "gpuhealth.sink.command:db",
     "analyze": "gpuhealth.analyzers.command:analyze",
     "model": "gpuhealth.analyzers.command:model",
-    "assets": "gpuhealth.analyzers.command:assets",
-    "report": "gpuhealth.analyzers.command:report",
+    "assets": "gpuhealth.analyzers.econ_command:assets",
+    "report": "gpuhealth.analyzers.econ_command:report",
     "demo": "gpuhealth.demo:demo",
 }
 
