@@ -1,0 +1,239 @@
+"""`gpuhealth demo`: the whole system on a simulated fleet, until Ctrl-C.
+
+Starts, on free loopback ports in one folder: the exporter on a simulated fleet with some GPUs
+degrading; PostgreSQL with TimescaleDB, the schema and the remote-write sink; Prometheus scraping
+the exporter and the analyzer, evaluating the generated recording and alert rules, remote-writing
+to the sink and alerting to Alertmanager; Alertmanager delivering to a local webhook that the demo
+prints; the analyzer predicting failures and valuing each GPU. It prints where to look, then every
+so often the GPUs most likely to fail and why.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import requests
+import yaml
+
+from gpuhealth import stack
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class DemoStack:
+    """The demo's running parts, stopped in reverse order."""
+
+    workdir: Path
+    services: list[stack.Service] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)
+    alerts: list[str] = field(default_factory=list)
+
+    def add(self, service: stack.Service) -> stack.Service:
+        self.services.append(service)
+        return service
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+@dataclass(kw_only=True)
+class GpuhealthProcess(stack.Service):
+    """A `gpuhealth` subcommand run as a child process, ready when its URL answers 200."""
+
+    argv: list[str]
+    ready_url: str
+
+    def start(self, timeout: float = 90.0) -> GpuhealthProcess:
+        self._spawn([sys.executable, "-m", "gpuhealth", *self.argv])
+        self.wait_ready(timeout)
+        return self
+
+    def ready(self) -> bool:
+        return requests.get(self.ready_url, timeout=2).status_code == 200
+
+
+def _webhook_receiver(sink: list[str]) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A local Alertmanager webhook receiver that records one line per notification."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            for alert in body.get("alerts", []):
+                labels = alert.get("labels", {})
+                who = labels.get("UUID") or labels.get("Hostname") or labels.get("instance", "")
+                sink.append(f"{alert.get('status', '?'):8s} {labels.get('severity', ''):8s} "
+                            f"{labels.get('alertname', '')} {who}")
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/alerts"
+
+
+def _alertmanager_config(path: Path, webhook: str) -> Path:
+    """The generated Alertmanager configuration with every receiver pointed at the demo webhook."""
+    generated = REPO / "alertmanager" / "alertmanager.yml"
+    if generated.exists():
+        cfg = yaml.safe_load(generated.read_text())
+        cfg.pop("global", None)
+        for receiver in cfg.get("receivers", []):
+            name = receiver["name"]
+            receiver.clear()
+            receiver.update({"name": name, "webhook_configs": [{"url": webhook, "send_resolved": True}]})
+        cfg.pop("templates", None)
+    else:
+        cfg = {"route": {"receiver": "demo", "group_wait": "5s"},
+               "receivers": [{"name": "demo", "webhook_configs": [{"url": webhook}]}]}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def _rule_files() -> list[Path]:
+    return sorted(p for d in ("recording_rules", "alert_rules") for p in (REPO / d).glob("*.y*ml"))
+
+
+def start_demo(workdir: Path, gpus: int, speedup: float, seed: int) -> DemoStack:
+    """Start every part of the demo and return them running."""
+    demo = DemoStack(workdir=workdir)
+    try:
+        _start(demo, gpus, speedup, seed)
+    except BaseException:
+        demo.stop()
+        raise
+    return demo
+
+
+def _start(demo: DemoStack, gpus: int, speedup: float, seed: int) -> None:
+    wd = demo.workdir
+    say = lambda msg: click.echo(click.style("==> ", bold=True) + msg)  # noqa: E731
+
+    exporter_port = stack.free_port()
+    say(f"exporter: simulated fleet of {gpus} GPUs, speed-up {speedup:g}x")
+    demo.add(GpuhealthProcess(name="exporter", workdir=wd / "exporter", ready_url=f"http://127.0.0.1:{exporter_port}/metrics",
+                              argv=["exporter", "--backend", "sim", "--sim.gpus", str(gpus), "--sim.seed", str(seed),
+                                    "--sim.speedup", f"{speedup:g}", "--collect-interval", "5s",
+                                    "--web.listen-address", f"127.0.0.1:{exporter_port}"])).start()
+    demo.urls["exporter"] = f"http://127.0.0.1:{exporter_port}/metrics"
+
+    say("PostgreSQL + TimescaleDB, schema, remote-write sink")
+    pg = demo.add(stack.Postgres(workdir=wd / "postgres")).start()
+    subprocess.run([sys.executable, "-m", "gpuhealth", "db", "migrate", "--db", pg.dsn], check=True,
+                   stdout=subprocess.DEVNULL)
+    sink_port = stack.free_port()
+    demo.add(GpuhealthProcess(name="sink", workdir=wd / "sink", ready_url=f"http://127.0.0.1:{sink_port}/-/ready",
+                              argv=["sink", "--db", pg.dsn, "--web.listen-address",
+                                    f"127.0.0.1:{sink_port}"])).start()
+    demo.urls["sink"] = f"http://127.0.0.1:{sink_port}/"
+    demo.urls["database"] = pg.dsn
+
+    say("Alertmanager, delivering to a local webhook that this demo prints")
+    _server, webhook = _webhook_receiver(demo.alerts)
+    am = demo.add(stack.Alertmanager(workdir=wd / "alertmanager",
+                                     config_path=_alertmanager_config(wd / "alertmanager.yml", webhook)))
+    (wd / "alertmanager").mkdir(parents=True, exist_ok=True)
+    am.start()
+    demo.urls["alertmanager"] = am.url
+
+    analyzer_port = stack.free_port()
+    say("Prometheus: scraping the exporter and the analyzer, rules, remote write, alerting")
+    prom = demo.add(stack.Prometheus(
+        workdir=wd / "prometheus", scrape_interval="5s", evaluation_interval="10s",
+        scrape_configs=[
+            {"job_name": "gpuhealth", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {"job_name": "gpuhealth-analyzer", "scrape_interval": "15s",
+             "static_configs": [{"targets": [f"127.0.0.1:{analyzer_port}"]}]},
+        ],
+        rule_files=_rule_files(),
+        remote_write=[{"url": f"http://127.0.0.1:{sink_port}/api/v1/write"}],
+        alertmanagers=[f"127.0.0.1:{am.port}"],
+    )).start()
+    demo.urls["prometheus"] = prom.url
+
+    say("analyzer: failure prediction, anomalies, trends, economics")
+    demo.add(GpuhealthProcess(name="analyzer", workdir=wd / "analyzer",
+                              ready_url=f"http://127.0.0.1:{analyzer_port}/metrics",
+                              argv=["analyze", "--prometheus", prom.url, "--db", pg.dsn, "--interval", "30s",
+                                    "--web.listen-address", f"127.0.0.1:{analyzer_port}"])).start()
+    demo.urls["analyzer"] = f"http://127.0.0.1:{analyzer_port}/"
+
+
+def _at_risk(prom_url: str, n: int = 5) -> list[str]:
+    """Lines naming the GPUs most likely to fail within 7 days, their action and top factor."""
+    def q(expr: str) -> list[dict]:
+        body = requests.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=10).json()
+        return body.get("data", {}).get("result", [])
+
+    top = q(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}))')
+    actions = {r["metric"]["UUID"]: r["metric"].get("action", "") for r in q("gpuhealth_recommended_action == 1")}
+    factors: dict[str, tuple[float, str]] = {}
+    for r in q("gpuhealth_failure_factor"):
+        uuid, value = r["metric"].get("UUID", ""), float(r["value"][1])
+        if value > factors.get(uuid, (-1.0, ""))[0]:
+            factors[uuid] = (value, r["metric"].get("factor", ""))
+    lines = []
+    for r in sorted(top, key=lambda r: -float(r["value"][1])):
+        uuid = r["metric"]["UUID"]
+        lines.append(f"  {uuid}  p(fail 7d)={float(r['value'][1]):.2f}  action={actions.get(uuid, '?'):13s} "
+                     f"main factor: {factors.get(uuid, (0, '?'))[1]}")
+    return lines
+
+
+@click.command()
+@click.option("--gpus", default=64, show_default=True, help="Simulated GPUs.")
+@click.option("--speedup", default=120.0, show_default=True, help="Simulated seconds per wall-clock second.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Where the demo keeps its data (default: a temporary folder, removed at exit).")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+def demo(gpus: int, speedup: float, seed: int, workdir: Path | None, duration: float | None) -> None:
+    """Run the whole system on a simulated fleet and print where to look."""
+    temporary = workdir is None
+    wd = workdir or stack.scratch_dir("demo")
+    wd.mkdir(parents=True, exist_ok=True)
+    wd.chmod(0o755)
+    try:
+        running = start_demo(wd, gpus, speedup, seed)
+    except (stack.ComponentMissing, stack.ComponentFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("")
+    click.secho("gpuhealth demo is running. Look here:", bold=True)
+    for name, url in running.urls.items():
+        click.echo(f"  {name:13s} {url}")
+    p = running.urls["prometheus"]
+    click.echo(f"  {'health scores':13s} {p}/graph?g0.expr=sort(gpu%3Ahealth%3Ascore)&g0.tab=1")
+    click.echo(f"  {'alerts':13s} {p}/alerts")
+    click.echo(f"  {'SQL':13s} psql '{running.urls['database']}'")
+    click.echo("Press Ctrl-C to stop.\n")
+    started = time.monotonic()
+    shown = 0
+    try:
+        while duration is None or time.monotonic() - started < duration:
+            time.sleep(min(30.0, duration or 30.0))
+            for line in running.alerts[shown:]:
+                click.echo(f"[alert] {line}")
+            shown = len(running.alerts)
+            lines = _at_risk(p)
+            if lines:
+                click.secho(f"[{time.strftime('%H:%M:%S')}] GPUs most likely to fail within 7 days:", bold=True)
+                click.echo("\n".join(lines))
+    except KeyboardInterrupt:
+        click.echo("\nstopping")
+    finally:
+        running.stop()
+        if temporary:
+            shutil.rmtree(wd, ignore_errors=True)
