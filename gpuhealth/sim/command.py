@@ -1,0 +1,91 @@
+"""`gpuhealth sim`: write simulated history, backfill it into Prometheus, load its ground truth."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a Prometheus-style duration such as 300s, 5m, 2h or 1d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip()
+    try:
+        if text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(float(text))
+    except (ValueError, IndexError):
+        raise click.BadParameter(f"expected a duration like 300s, 5m or 1h, got {text!r}") from None
+
+
+def parse_time(text: str | None) -> float | None:
+    """Unix seconds from RFC 3339 or Unix seconds; None stays None (meaning now)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise click.BadParameter(f"expected RFC 3339 or Unix seconds, got {text!r}") from None
+
+
+@click.group()
+def sim() -> None:
+    """The fleet simulator: history files, backfill, ground truth."""
+
+
+@sim.command()
+@click.option("--gpus", default=256, show_default=True)
+@click.option("--days", default=14.0, show_default=True)
+@click.option("--step", "step", default="300s", show_default=True, help="Sample interval.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--end", default=None, help="When the history ends (RFC 3339 or Unix seconds; default now).")
+@click.option("--hazard-scale", default=1.0, show_default=True,
+              help="Multiply the published failure hazard (accelerated-life testing).")
+@click.option("--sudden-share", default=0.25, show_default=True, help="Share of failures with no precursor.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path))
+def history(gpus: int, days: float, step: str, seed: int, end: str | None, hazard_scale: float,
+            sudden_share: float, out: Path) -> None:
+    """Write OpenMetrics history files, ground_truth.csv and assets.csv into OUT."""
+    try:
+        config = HistoryConfig(gpus=gpus, days=days, step_seconds=parse_duration(step), seed=seed,
+                               end=parse_time(end), hazard_scale=hazard_scale, sudden_share=sudden_share)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    t0 = time.monotonic()
+    summary = generate_history(config, out)
+    click.echo(f"wrote {summary['files']} files, {summary['samples']:,} samples for {summary['gpus']} GPUs "
+               f"({summary['failures']} failures) into {out} in {time.monotonic() - t0:.1f} s")
+
+
+@sim.command("backfill")
+@click.argument("history_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--storage.tsdb.path", "tsdb_path", required=True, type=click.Path(path_type=Path))
+def backfill_cmd(history_dir: Path, tsdb_path: Path) -> None:
+    """Turn HISTORY_DIR's OpenMetrics files into Prometheus blocks (promtool)."""
+    t0 = time.monotonic()
+    try:
+        blocks = backfill(history_dir, tsdb_path)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{blocks} blocks in {tsdb_path} ({time.monotonic() - t0:.1f} s); start Prometheus with "
+               f"--storage.tsdb.path={tsdb_path} and a retention longer than the history")
+
+
+@sim.command("load-truth")
+@click.argument("history_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", "dsn", required=True, envvar="GPUHEALTH_DB", help="PostgreSQL DSN.")
+def load_truth(history_dir: Path, dsn: str) -> None:
+    """Insert HISTORY_DIR/ground_truth.csv's failures into the gpu_failures table."""
+    from gpuhealth.sim.truth import load_ground_truth
+
+    n = load_ground_truth(dsn, history_dir / "ground_truth.csv")
+    click.echo(f"{n} failures recorded in gpu_failures")
