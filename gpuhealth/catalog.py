@@ -191,17 +191,25 @@ class GpuIdentity:
     serial: str = ""
     vbios: str = ""
 
-    def labels(self, host_label: str = HOST_LABEL) -> dict[str, str]:
-        """The per-GPU labels in dcgm-exporter's order and spelling."""
-        return {
-            "gpu": str(self.index),
-            "UUID": self.uuid,
-            "pci_bus_id": self.pci_bus_id,
-            "device": f"nvidia{self.index}",
-            "modelName": self.model_name,
-            host_label: self.hostname,
-            DRIVER_LABEL: self.driver_version,
-        }
+    def labels(self, host_label: str = HOST_LABEL, model: bool = True) -> dict[str, str]:
+        """The per-GPU labels in dcgm-exporter's order and spelling.
+
+        gpuhealth's own families leave out ``modelName`` (model=False): promtool's lint rejects its
+        camelCase, and the model is one join away in gpuhealth_gpu_info{model=...}.
+        """
+        labels = {"gpu": str(self.index), "UUID": self.uuid, "pci_bus_id": self.pci_bus_id,
+                  "device": f"nvidia{self.index}"}
+        if model:
+            labels["modelName"] = self.model_name
+        labels[host_label] = self.hostname
+        labels[DRIVER_LABEL] = self.driver_version
+        return labels
+
+    def info_labels(self, host_label: str = HOST_LABEL) -> dict[str, str]:
+        """The labels of gpuhealth_gpu_info."""
+        return {"gpu": str(self.index), "UUID": self.uuid, "serial": self.serial, "model": self.model_name,
+                "vbios": self.vbios, "driver": self.driver_version, "pci_bus_id": self.pci_bus_id,
+                host_label: self.hostname}
 
 
 # NVML clocks-event (throttle) reason bits (nvml.h, nvmlClocksEventReason*), with the label value
@@ -256,11 +264,12 @@ def xid_severity(code: int) -> XidSeverity:
 
 
 # Per-GPU families that dcgm-exporter lacks, served by the exporter and written by the simulator's
-# history mode under exactly these names. Their labels are GPU_LABELS plus the extra label named.
+# history mode under exactly these names. Their labels are GPU_LABELS without modelName (see
+# GpuIdentity.labels) plus the extra label named.
 GPU_UP = "gpuhealth_gpu_up"  # gauge: 1 when NVML answers for the GPU, 0 when it does not (off the bus)
 XID_ERRORS_TOTAL = "gpuhealth_xid_errors_total"  # counter, + label "xid": XIDs seen, by code
 CLOCK_EVENT_ACTIVE = "gpuhealth_clock_event_active"  # gauge, + label "reason": 1 when that bit is set
-# gauge = 1; labels: gpu, UUID, serial, modelName, vbios, driver, pci_bus_id and the host label
+# gauge = 1; labels: gpu, UUID, serial, model, vbios, driver, pci_bus_id and the host label
 GPU_INFO = "gpuhealth_gpu_info"
 
 # Asset inventory families, exported by the analyzer from gpu_assets (or an inventory file).

@@ -105,17 +105,12 @@ class _Writer:
     """Renders one 2-hour window of every series as OpenMetrics text."""
 
     def __init__(self, fleet: Fleet) -> None:
-        self.gpu_labels = []
-        for ident in fleet.identities:
-            labels = {"job": "gpuhealth", "instance": f"{ident.hostname}:{EXPORTER_PORT}", **ident.labels()}
-            self.gpu_labels.append(_label_str(labels))
-        self.info = []
-        for ident in fleet.identities:
-            labels = {"job": "gpuhealth", "instance": f"{ident.hostname}:{EXPORTER_PORT}", "gpu": str(ident.index),
-                      "UUID": ident.uuid, "serial": ident.serial, "modelName": ident.model_name,
-                      "vbios": ident.vbios, "driver": ident.driver_version, "pci_bus_id": ident.pci_bus_id,
-                      "Hostname": ident.hostname}
-            self.info.append(_label_str(labels))
+        def scrape(ident) -> dict[str, str]:
+            return {"job": "gpuhealth", "instance": f"{ident.hostname}:{EXPORTER_PORT}"}
+
+        self.gpu_labels = [_label_str({**scrape(i), **i.labels()}) for i in fleet.identities]
+        self.own_labels = [_label_str({**scrape(i), **i.labels(model=False)}) for i in fleet.identities]
+        self.info = [_label_str({**scrape(i), **i.info_labels()}) for i in fleet.identities]
 
     def _family(self, out: list[str], name: str, typ: str, helptext: str, sample_name: str,
                 label_sets: list[str], matrix: np.ndarray, ts: list[str]) -> None:
@@ -141,11 +136,11 @@ class _Writer:
             typ = "gauge" if fld.type is MetricType.GAUGE else "unknown"
             self._family(out, fld.name, typ, fld.help, fld.name, self.gpu_labels, values[fld.key], ts)
         self._family(out, GPU_UP, "gauge", "1 when NVML answers for the GPU, 0 when it does not.", GPU_UP,
-                     self.gpu_labels, up.astype(float), ts)
+                     self.own_labels, up.astype(float), ts)
         mask = values["clock_event_reasons"]
         labels, cols = [], []
         for reason, bit in CLOCK_EVENT_REASONS.items():
-            for j, lab in enumerate(self.gpu_labels):
+            for j, lab in enumerate(self.own_labels):
                 labels.append(f'{lab},reason="{reason}"')
                 col = mask[:, j]
                 cols.append(np.where(np.isnan(col), np.nan, (np.nan_to_num(col).astype(np.int64) & bit) > 0))
@@ -153,7 +148,7 @@ class _Writer:
                      CLOCK_EVENT_ACTIVE, labels, np.array(cols, dtype=float).T, ts)
         seen = np.argwhere(xids[-1] > 0)  # (gpu, code) pairs with any XID by the window's end
         if len(seen):
-            labels = [f'{self.gpu_labels[g]},xid="{XID_CODES[c]}"' for g, c in seen]
+            labels = [f'{self.own_labels[g]},xid="{XID_CODES[c]}"' for g, c in seen]
             mat = xids[:, seen[:, 0], seen[:, 1]].astype(float)
             mat[mat == 0] = np.nan  # a counter series appears with its first XID
             self._family(out, XID_ERRORS_TOTAL.removesuffix("_total"), "counter", "XID errors seen, by code.",

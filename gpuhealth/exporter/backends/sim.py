@@ -1,0 +1,30 @@
+"""The simulated backend: the simulator's live mode, read as if it were NVML."""
+
+from __future__ import annotations
+
+import time
+
+from gpuhealth.catalog import HOST_LABEL
+from gpuhealth.exporter.collectors import COLLECTORS
+from gpuhealth.exporter.reading import Reading
+from gpuhealth.sim.live import LiveFleet
+
+
+class SimBackend:
+    """Reads a LiveFleet; every collector succeeds, failed GPUs read as down."""
+
+    def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, degrading: int | None = None,
+                 host_label: str = HOST_LABEL) -> None:
+        self.fleet = LiveFleet(gpus=gpus, seed=seed, speedup=speedup, degrading=degrading)
+
+    def read(self, enabled: set[str]) -> Reading:
+        """The fleet's values now."""
+        t0 = time.perf_counter()
+        snap = self.fleet.snapshot()
+        seconds = time.perf_counter() - t0
+        return Reading(timestamp=snap.timestamp, identities=self.fleet.identities, values=snap.values, up=snap.up,
+                       xid_counts=snap.xid_counts, collector_ok={name: True for name in COLLECTORS if name in enabled},
+                       collector_seconds={name: seconds / max(len(enabled), 1) for name in enabled})
+
+    def close(self) -> None:
+        """Nothing to release."""
