@@ -1,0 +1,177 @@
+"""PromQL building blocks for the generated rules, each a pure function of the spec.
+
+Every per-GPU term is reduced ``by (UUID)`` so that series from ours and from dcgm-exporter (whose
+extra labels differ) combine; a dimension is the minimum of its terms, each tagged with a
+``signal`` label so that ``or`` keeps them all. A term whose family is absent (dcgm-exporter
+leaves ECC, retired pages and violations off by default) simply drops out, and the ``base`` term
+(1 for every GPU that reports) keeps the dimension present.
+"""
+
+from __future__ import annotations
+
+from gpuhealth.rules.spec import ModelThresholds, Spec
+
+
+def clamp01(expr: str) -> str:
+    """expr limited to 0..1."""
+    return f"clamp_max(clamp_min({expr}, 0), 1)"
+
+
+def sel(spec: Spec, extra: str = "") -> str:
+    """The exporter selector, with extra matchers."""
+    return "{" + spec.selector + (f", {extra}" if extra else "") + "}"
+
+
+def model_matcher(spec: Spec, model: ModelThresholds) -> str:
+    """The modelName matcher of a model; the default excludes every specific model."""
+    if model.name == "default":
+        others = "|".join(m.match for m in spec.models if m.name != "default")
+        return f'modelName!~"{others}"' if others else ""
+    return f'modelName=~"{model.match}"'
+
+
+def per_model(spec: Spec, build) -> str:
+    """``build(matcher, thresholds)`` for each model, joined with ``or`` (models are disjoint)."""
+    parts = [f"({build(model_matcher(spec, m), m)})" for m in spec.models]
+    return "\n  or ".join(parts)
+
+
+def tagged(expr: str, signal: str) -> str:
+    """expr with a ``signal`` label naming the term."""
+    return f'label_replace({expr}, "signal", "{signal}", "", "")'
+
+
+def dimension(terms: dict[str, str]) -> str:
+    """The minimum over named terms, one value per UUID, 1 when nothing is wrong."""
+    body = "\n  or ".join(tagged(expr, name) for name, expr in terms.items())
+    base = tagged("max by (UUID) (gpu:identity:info)", "base")
+    return f"min by (UUID) (\n  {body}\n  or {base}\n)"
+
+
+def with_identity(expr: str) -> str:
+    """A per-UUID expression joined with the GPU's host and model labels."""
+    return f"(\n{expr}\n) * on (UUID) group_left (Hostname, modelName) gpu:identity:info"
+
+
+def memory_terms(spec: Spec) -> dict[str, str]:
+    """Memory: SBE rate, correctable and uncorrectable remaps, DBE, retired pages, remap failure."""
+    w = spec.windows
+
+    def sbe(m: str, t: ModelThresholds) -> str:
+        inc = f"max by (UUID) (increase(DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec, m)}[{w['sbe']}]))"
+        budget = t.budgets["sbe_per_hour_budget"]
+        return "1 - 0.5 * " + clamp01(f"{inc} / {budget:g}")
+
+    def remap(m: str, t: ModelThresholds) -> str:
+        inc = f"max by (UUID) (increase(DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec, m)}[{w['errors']}]))"
+        budget = t.budgets["correctable_remaps_budget"]
+        return "1 - 0.6 * " + clamp01(f"{inc} / {budget:g}")
+
+    def unc(m: str, t: ModelThresholds) -> str:
+        rows = f"max by (UUID) (DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{sel(spec, m)})"
+        budget = t.budgets["uncorrectable_remaps_budget"]
+        return "1 - 0.8 * " + clamp01(f"{rows} / {budget:g}")
+
+    def retired(m: str, t: ModelThresholds) -> str:
+        extra = ", " + m if m else ""
+        pages = f'sum by (UUID) ({{__name__=~"DCGM_FI_DEV_RETIRED_(SBE|DBE)", {spec.selector}{extra}}})'
+        budget = t.budgets["retired_pages_budget"]
+        return "1 - 0.7 * " + clamp01(f"{pages} / {budget:g}")
+
+    dbe = f"max by (UUID) (increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{sel(spec)}[{w['errors']}]))"
+    return {
+        "sbe": per_model(spec, sbe),
+        "correctable_remaps": per_model(spec, remap),
+        "dbe": f"1 - 0.8 * {clamp01(dbe)}",
+        "uncorrectable_remaps": per_model(spec, unc),
+        "retired_pages": per_model(spec, retired),
+        "remap_failure": f"1 - max by (UUID) (DCGM_FI_DEV_ROW_REMAP_FAILURE{sel(spec)})",
+    }
+
+
+def thermal_terms(spec: Spec) -> dict[str, str]:
+    """Thermal: GPU and memory temperature against the model's limits, thermal violation time."""
+    w = spec.windows
+
+    def gpu_temp(m: str, t: ModelThresholds) -> str:
+        margin = t.budgets["temp_warning_margin_celsius"]
+        temp = f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid{{{m}}})" if m else \
+            "max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid)"
+        return f"1 - {clamp01(f'({temp} - {t.slowdown_celsius - margin:g}) / {margin:g}')}"
+
+    def mem_temp(m: str, t: ModelThresholds) -> str:
+        margin = t.budgets["temp_warning_margin_celsius"]
+        temp = f"max by (UUID) (gpu:DCGM_FI_DEV_MEMORY_TEMP:valid{{{m}}})" if m else \
+            "max by (UUID) (gpu:DCGM_FI_DEV_MEMORY_TEMP:valid)"
+        return f"1 - {clamp01(f'({temp} - {t.memory_max_celsius - margin:g}) / {margin:g}')}"
+
+    violation = f"max by (UUID) (rate(DCGM_FI_DEV_THERMAL_VIOLATION{sel(spec)}[{w['throttle']}])) / 1e9"
+    return {"gpu_temp": per_model(spec, gpu_temp), "memory_temp": per_model(spec, mem_temp),
+            "thermal_violation": f"1 - {clamp01(f'{violation} / 0.5')}"}
+
+
+def power_terms(spec: Spec) -> dict[str, str]:
+    """Power: draw above the limit, violation time, spikes above the limit, power-brake slowdowns."""
+    w = spec.windows
+    limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)})"
+    over = f"(max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit} - 1) / 0.08"
+    violation = f"max by (UUID) (rate(DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}[{w['throttle']}])) / 1e9"
+    peak = f"max by (UUID) (max_over_time(DCGM_FI_DEV_POWER_USAGE{sel(spec)}[{w['throttle']}])) / {limit}"
+    brake_sel = sel(spec, 'reason="hw_power_brake"')
+    brake = f"max by (UUID) (avg_over_time(gpuhealth_clock_event_active{brake_sel}[{w['throttle']}]))"
+    return {"over_limit": f"1 - 0.5 * {clamp01(over)}", "power_violation": f"1 - 0.3 * {clamp01(violation)}",
+            "spikes": f"1 - {clamp01(f'({peak} - 1.03) / 0.05')}", "power_brake": f"1 - {clamp01(f'4 * {brake}')}"}
+
+
+def performance_terms(spec: Spec) -> dict[str, str]:
+    """Performance: hardware slowdowns, thermal clock events, SM clock under load, PCIe downtraining."""
+    w = spec.windows
+    def active(reason: str) -> str:
+        return f"max by (UUID) (avg_over_time(gpuhealth_clock_event_active{sel(spec, reason)}[{w['throttle']}]))"
+
+    hw = active('reason=~"hw_slowdown|hw_thermal"')
+    sw = active('reason="sw_thermal"')
+    capped = active('reason="power_cap"') + " > 0.5"
+    clock = (f"max by (UUID) (avg_over_time(DCGM_FI_DEV_SM_CLOCK{sel(spec)}[{w['throttle']}]))"
+             f" / max by (UUID) (max_over_time(DCGM_FI_DEV_SM_CLOCK{sel(spec)}[{w['errors']}]))")
+    loaded = f"max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[{w['throttle']}])) > 50"
+    width = (f"max by (UUID) (DCGM_FI_DEV_PCIE_LINK_WIDTH{sel(spec)}) >= bool "
+             f"max by (UUID) (DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)})")
+    gen = (f"max by (UUID) (DCGM_FI_DEV_PCIE_LINK_GEN{sel(spec)}) >= bool "
+           f"max by (UUID) (DCGM_FI_DEV_PCIE_MAX_LINK_GEN{sel(spec)})")
+    return {"hw_slowdown": f"1 - {clamp01(f'2 * {hw}')}", "sw_thermal": f"1 - 0.5 * {clamp01(sw)}",
+            "sm_clock_under_load": f"({clamp01(f'({clock} - 0.5) / 0.4')} and on (UUID) ({loaded}))"
+                                   f" unless on (UUID) ({capped})",
+            "pcie_width": f"0.5 + 0.5 * ({width})", "pcie_gen": f"0.7 + 0.3 * ({gen})"}
+
+
+def reliability_terms(spec: Spec) -> dict[str, str]:
+    """Reliability: XIDs by severity class, NVLink and PCIe error rates, the GPU answering."""
+    w = spec.windows
+    crit = "|".join(str(x) for x in spec.xids["critical"])
+    warn = "|".join(str(x) for x in spec.xids["warning"])
+    b = spec.models[-1].budgets
+    crit_sel = sel(spec, 'xid=~"' + crit + '"')
+    warn_sel = sel(spec, 'xid=~"' + warn + '"')
+    xc = f"sum by (UUID) (increase(gpuhealth_xid_errors_total{crit_sel}[{w['errors']}]))"
+    xw = f"sum by (UUID) (increase(gpuhealth_xid_errors_total{warn_sel}[{w['errors']}]))"
+    nvl = "(" + " + ".join(f"max by (UUID) (rate(DCGM_FI_DEV_NVLINK_{c}_ERROR_COUNT_TOTAL{sel(spec)}[1h]))"
+                           for c in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")) + ") * 3600"
+    pcie = f"max by (UUID) (rate(DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}[1h])) * 3600"
+    xb, nb, pb = b["critical_xids_budget"], b["nvlink_errors_per_hour_budget"], b["pcie_replays_per_hour_budget"]
+    return {"xid_critical": "1 - 0.9 * " + clamp01(f"{xc} / {xb:g}"),
+            "xid_warning": "1 - 0.5 * " + clamp01(f"{xw} / 10"),
+            "nvlink_errors": "1 - 0.7 * " + clamp01(f"{nvl} / {nb:g}"),
+            "pcie_replays": "1 - 0.6 * " + clamp01(f"{pcie} / {pb:g}"),
+            "gpu_up": f"max by (UUID) (gpuhealth_gpu_up{sel(spec)})"}
+
+
+DIMENSION_TERMS = {"memory": memory_terms, "thermal": thermal_terms, "power": power_terms,
+                   "performance": performance_terms, "reliability": reliability_terms}
+
+
+def overall(spec: Spec) -> str:
+    """prod(score_d ^ (w_d / w_max)): the worst dimension dominates, weights temper the others."""
+    parts = [f"ln(clamp_min(gpu:health_{d}:score, 0.001)) * {w / spec.max_weight:.4g}"
+             for d, w in spec.weights.items() if w > 0]
+    return "clamp_max(exp(\n  " + "\n  + ".join(parts) + "\n), 1)"

@@ -1,0 +1,240 @@
+"""Rule groups from the spec, rendered to Prometheus rule files (or PrometheusRule objects) with jinja2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from gpuhealth.rules import expressions as ex
+from gpuhealth.rules.spec import Spec
+
+VALIDATED = {  # family -> physical range kept by validation
+    "DCGM_FI_DEV_GPU_TEMP": (0, 130), "DCGM_FI_DEV_MEMORY_TEMP": (0, 130), "DCGM_FI_DEV_POWER_USAGE": (0, 2000),
+    "DCGM_FI_DEV_GPU_UTIL": (0, 100), "DCGM_FI_DEV_SM_CLOCK": (0, 5000),
+}
+ANOMALY_FAMILIES = {"DCGM_FI_DEV_GPU_TEMP": 1.0, "DCGM_FI_DEV_POWER_USAGE": 10.0, "DCGM_FI_DEV_MEMORY_TEMP": 1.0}
+
+
+@dataclass
+class Rule:
+    """One recording or alerting rule."""
+
+    expr: str
+    record: str | None = None
+    alert: str | None = None
+    for_: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Group:
+    """A rule group: evaluated in order, every interval."""
+
+    name: str
+    rules: list[Rule]
+    interval: str | None = None
+
+
+def recording_groups(spec: Spec) -> list[Group]:
+    """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
+    s = spec.selector
+    w = spec.windows
+    validation = [Rule(record="gpu:identity:info", expr=(
+        f"max by (UUID, Hostname, modelName) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[{w['errors']}]) * 0 + 1)"))]
+    validation.append(Rule(record="gpu:placement:info", expr=(
+        "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
+        "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner) max by (UUID, datacenter, rack, owner)"
+        " (gpuhealth_asset_info)\n)\nor on (UUID)\n"
+        'label_replace(label_replace(gpu:identity:info, "rack", "$1", "Hostname", "(.*)"), '
+        '"datacenter", "unknown", "", "")')))
+    invalid = []
+    for fam, (lo, hi) in VALIDATED.items():
+        validation.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
+        invalid.append(ex.tagged(f"({fam}{{{s}}} < {lo} or {fam}{{{s}}} > {hi} or {fam}{{{s}}} != {fam}{{{s}}})"
+                                 " * 0 + 1", fam))
+    validation.append(Rule(record="gpu:telemetry_invalid:count", expr=(
+        "sum by (UUID) (\n  " + "\n  or ".join(invalid) + "\n  or " +
+        ex.tagged("max by (UUID) (gpu:identity:info) * 0", "none") + "\n)")))
+    validation.append(Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)"))
+
+    scores = [Rule(record=f"gpu:health_{d}:score", expr=ex.with_identity(ex.dimension(ex.DIMENSION_TERMS[d](spec))))
+              for d in ex.DIMENSION_TERMS]
+    scores.append(Rule(record="gpu:health:score", expr=ex.overall(spec)))
+
+    anomalies = []
+    for fam, floor in ANOMALY_FAMILIES.items():
+        avg = f"gpu:{fam}:avg5m"
+        anomalies.append(Rule(record=avg, expr=f"max by (UUID) (avg_over_time(gpu:{fam}:valid[5m]))"))
+        anomalies.append(Rule(record=f"gpu:{fam}:zscore{w['baseline']}", expr=(
+            f"({avg} - avg_over_time({avg}[{w['baseline']}])) / clamp_min(stddev_over_time({avg}[{w['baseline']}]),"
+            f" {floor:g})")))
+        peers = f"({avg} * on (UUID) group_left (modelName, rack) gpu:placement:info)"
+        anomalies.append(Rule(record=f"gpu:{fam}:peer_zscore", expr=(
+            f"max by (UUID) (\n  ({peers} - on (modelName, rack) group_left avg by (modelName, rack) ({peers}))\n"
+            f"  / on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({peers}), {floor:g})\n)")))
+    anomalies.append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load", expr=(
+        "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[5m]))"
+        " > 50")))
+
+    trends = [Rule(record=f"gpu:DCGM_FI_DEV_GPU_TEMP:predict_linear{w['trend']}_at_load",
+                   expr=f"predict_linear(gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load[{w['trend']}], 86400)")]
+    for fam in ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+                "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS"):
+        trends.append(Rule(record=f"gpu:{fam}:predict_linear7d",
+                           expr=f"max by (UUID) (predict_linear({fam}{{{s}}}[{w['trend']}], 7 * 86400))"))
+
+    thr = spec.scores["fleet_threshold"]
+    placed = "(gpu:health:score * on (UUID) group_left (datacenter, rack) gpu:placement:info)"
+    fleet = [Rule(record="fleet:gpu_health_score:avg", expr="avg(gpu:health:score)"),
+             Rule(record="fleet:gpus:count", expr="count(gpu:health:score)"),
+             Rule(record="model:gpu_health_score:avg", expr="avg by (modelName) (gpu:health:score)"),
+             Rule(record="model:gpu_health_score_below_threshold:count",
+                  expr=f"count by (modelName) (gpu:health:score < {thr:g})"),
+             Rule(record="datacenter:gpu_health_score:avg", expr=f"avg by (datacenter) {placed}"),
+             Rule(record="datacenter:gpu_health_score_below_threshold:count",
+                  expr=f"count by (datacenter) ({placed} < {thr:g})"),
+             Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
+             Rule(record="rack:gpu_health_score_below_threshold:count",
+                  expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
+    return [Group("gpuhealth-validation.rules", validation), Group("gpuhealth-health.rules", scores),
+            Group("gpuhealth-anomalies.rules", anomalies, "1m"), Group("gpuhealth-trends.rules", trends, "5m"),
+            Group("gpuhealth-fleet.rules", fleet, "1m")]
+
+
+def _alert(spec: Spec, name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> Rule:
+    return Rule(alert=name, expr=expr, for_=for_, labels={"severity": severity},
+                annotations={"summary": summary, "description": description, "runbook_url": spec.runbook(name)})
+
+
+GPU_DESC = "GPU {{ $labels.UUID }} on {{ $labels.Hostname }} ({{ $labels.modelName }})"
+
+
+def alert_groups(spec: Spec) -> list[Group]:
+    """Alerts: XIDs, memory errors, off the bus, thermal and power pairs, low score, telemetry, predictions."""
+    s = spec.selector
+    crit = "|".join(str(x) for x in spec.xids["critical"])
+    warn = "|".join(str(x) for x in spec.xids["warning"])
+    ident = "* on (UUID) group_left (Hostname, modelName) gpu:identity:info"
+
+    def xid_expr(codes: str) -> str:
+        sel_ = f'gpuhealth_xid_errors_total{{{s}, xid=~"{codes}"}}'
+        new = f"(({sel_} > 0) unless {sel_} offset 10m)"
+        return f"(max by (UUID, xid) (increase({sel_}[10m]) > 0 or {new})) {ident}"
+
+    def per_model_temp(offset: float) -> str:
+        return ex.per_model(spec, lambda m, t: (
+            f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid{{{m}}}) > {t.slowdown_celsius + offset:g}" if m
+            else f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid) > {t.slowdown_celsius + offset:g}"))
+
+    limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}})"
+    power_ratio = f"max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit}"
+    host = f"max by (instance, job, Hostname) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[1d]))"
+    a = spec.alerts
+    sc = spec.scores
+    rules = [
+        _alert(spec, "GpuXidCritical", xid_expr(crit), "0m", "critical", "A GPU reported a critical XID error.",
+               GPU_DESC + " reported XID {{ $labels.xid }}, a hardware fault class: drain it and check the runbook."),
+        _alert(spec, "GpuXidWarning", xid_expr(warn), "0m", "warning", "A GPU reported a warning-class XID error.",
+               GPU_DESC + " reported XID {{ $labels.xid }}; repeated warnings precede memory and firmware faults."),
+        _alert(spec, "GpuDoubleBitEccError",
+               f"(max by (UUID) (increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}[10m])) > 0) {ident}", "0m", "critical",
+               "A GPU had an uncorrectable (double-bit) ECC error.",
+               GPU_DESC + " had {{ $value | humanize }} double-bit ECC errors in 10 minutes."),
+        _alert(spec, "GpuUncorrectableRowRemap",
+               f"(max by (UUID) (increase(DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}[1h])) > 0) {ident}", "0m",
+               "warning", "A GPU remapped memory rows after uncorrectable errors.",
+               GPU_DESC + " remapped {{ $value | humanize }} rows for uncorrectable errors in the last hour; "
+               "a reset is needed to apply the remap."),
+        _alert(spec, "GpuRowRemapFailure", f"(max by (UUID) (DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}}) == 1) {ident}",
+               "0m", "critical", "A GPU could not remap a failing memory row.",
+               GPU_DESC + " has a row-remapping failure: its memory cannot be repaired in the field; replace it."),
+        _alert(spec, "GpuFallenOffBus", f"(max by (UUID) (gpuhealth_gpu_up{{{s}}}) == 0) {ident}", "1m", "critical",
+               "A GPU stopped answering NVML (fallen off the bus).",
+               GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
+        _alert(spec, "GpuTemperatureHigh", f"({per_model_temp(-5)}) {ident}", "10m", "warning",
+               "A GPU runs within 5 C of its slowdown temperature.",
+               GPU_DESC + " is at {{ $value }} C, within 5 C of its slowdown temperature."),
+        _alert(spec, "GpuTemperatureHigh", f"({per_model_temp(0)}) {ident}", "5m", "critical",
+               "A GPU is above its slowdown temperature.",
+               GPU_DESC + " is at {{ $value }} C, above its slowdown temperature: clocks are throttled."),
+        _alert(spec, "GpuPowerAboveLimit", f"({power_ratio} > 1.02) {ident}", "10m", "warning",
+               "A GPU draws more than its power limit.",
+               GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit."),
+        _alert(spec, "GpuPowerAboveLimit", f"({power_ratio} > 1.06) {ident}", "5m", "critical",
+               "A GPU draws far more than its power limit.",
+               GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit: check the power delivery."),
+        _alert(spec, "GpuPowerBrakeSlowdown",
+               f"(max by (UUID) (avg_over_time(gpuhealth_clock_event_active{{{s}, reason=\"hw_power_brake\"}}[15m]))"
+               f" > 0.05) {ident}", "15m", "warning", "A GPU is slowed down by its power brake.",
+               GPU_DESC + " spent {{ $value | humanizePercentage }} of 15 minutes in power-brake slowdown."),
+        _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_warning']:g}", "15m", "warning",
+               "A GPU's health score is low.",
+               GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; see its five dimension scores."),
+        _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_critical']:g}", "10m", "critical",
+               "A GPU's health score is very low.",
+               GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; it is failing."),
+        _alert(spec, "GpuTelemetryInvalid", f"(gpu:telemetry_invalid:count > 0) {ident}", "10m", "warning",
+               "A GPU reports values outside physical ranges.",
+               GPU_DESC + " reports {{ $value }} families outside their physical range."),
+        _alert(spec, "GpuTelemetryAbsent",
+               f"(max by (UUID, Hostname, modelName) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[1h]))"
+               f" unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}})", "10m", "warning",
+               "A GPU that reported within the last hour reports no more.",
+               GPU_DESC + " stopped reporting telemetry."),
+        _alert(spec, "GpuExporterDown",
+               f"(up{{{s}}} == 0) * on (instance, job) group_left (Hostname) {host}", "5m", "critical",
+               "A GPU exporter cannot be scraped.",
+               "The exporter {{ $labels.instance }} on {{ $labels.Hostname }} is down; its GPUs' alerts are "
+               "inhibited until it is back."),
+        _alert(spec, "GpuFailurePredicted",
+               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {a["failure_probability_warning"]:g})'
+               f" {ident}", "15m", "warning", "A GPU is likely to fail within 7 days.",
+               GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
+        _alert(spec, "GpuFailurePredicted",
+               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {a["failure_probability_critical"]:g})'
+               f" {ident}", "15m", "critical", "A GPU is very likely to fail within 7 days.",
+               GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
+        _alert(spec, "GpuActionRecommended",
+               f'(max by (UUID, action) (gpuhealth_recommended_action{{action!="keep"}}) == 1) {ident}', "1h",
+               "info", "gpuhealth recommends an action other than keeping a GPU.",
+               GPU_DESC + ": recommended action is {{ $labels.action }}; see `gpuhealth report`."),
+    ]
+    return [Group("gpuhealth-alerts", rules)]
+
+
+TEMPLATE = jinja2.Environment(loader=jinja2.PackageLoader("gpuhealth.rules", "templates"), autoescape=False,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join((" " * n + line) if line else line for line in text.splitlines())
+
+
+TEMPLATE.filters["indent_block"] = _indent
+TEMPLATE.filters["q"] = lambda v: yaml.safe_dump(v, default_style='"', width=10**6).strip().removesuffix("\n...")
+
+
+def render_groups(groups: list[Group], kind: str, fmt: str = "files", name: str = "gpuhealth") -> str:
+    """Rule groups as a rule file, or as a PrometheusRule object (fmt='prometheusrule')."""
+    text = TEMPLATE.get_template("rules.yml.j2").render(groups=groups, kind=kind, prometheusrule=fmt == "prometheusrule",
+                                                       name=name)
+    yaml.safe_load(text)  # the rendering must be valid YAML
+    return text
+
+
+def generate(spec: Spec, out: Path, fmt: str = "files") -> list[Path]:
+    """Write recording_rules/ and alert_rules/ under out; returns the files written."""
+    written = []
+    suffix = ".yml" if fmt == "files" else ".prometheusrule.yml"
+    for sub, kind, groups in (("recording_rules", "recording", recording_groups(spec)),
+                              ("alert_rules", "alerting", alert_groups(spec))):
+        d = out / sub
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"gpuhealth{suffix}"
+        path.write_text(render_groups(groups, kind, fmt, name=f"gpuhealth-{kind}"))
+        written.append(path)
+    return written
