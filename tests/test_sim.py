@@ -11,7 +11,7 @@ import pytest
 
 from gpuhealth.catalog import CLOCK_EVENT_REASONS, FIELDS, GPU_INFO, GPU_UP, MetricType
 from gpuhealth.sim.engine import Engine
-from gpuhealth.sim.fleet import DAY, MODE_INDEX, FleetConfig, build_fleet
+from gpuhealth.sim.fleet import DAY, FAULT_MODES, MODE_INDEX, FleetConfig, build_fleet
 from gpuhealth.sim.history import HistoryConfig, backfill, generate_history, make_fleet, simulate
 from gpuhealth.sim.live import LiveFleet
 
@@ -113,7 +113,8 @@ def test_precursor_far_above_healthy_median_in_last_week(run, mode):
     fleet, _start, times, v, _up = run
     key = SIGNALS[mode]
     t_rel = times - times[0] + (times[1] - times[0])
-    failing = [i for i in range(fleet.n) if fleet.mode[i] == MODE_INDEX[mode] and fleet.fail_at[i] > 8 * DAY]
+    failing = [i for i in range(fleet.n) if fleet.mode[i] == MODE_INDEX[mode]
+               and 8 * DAY < fleet.fail_at[i] <= times[-1] - times[0]]
     healthy = [i for i in range(fleet.n) if fleet.mode[i] == 0 and fleet.benign[i] in ("", "hot_rack")]
     assert failing, f"no {mode} failure in the test fleet"
     ratios = []
@@ -138,7 +139,10 @@ def test_benign_lookalikes_carry_no_failure_label_and_do_not_progress(run, tmp_p
         row = rows[small_fleet.identities[i].uuid]
         if small_fleet.benign[i]:
             assert row["failed_at"] == "" and row["mode"] == small_fleet.benign[i]
-        assert (row["failed_at"] != "") == bool(small_fleet.mode[i])
+        fails = bool(small_fleet.mode[i]) and small_fleet.fail_at[i] <= 0.5 * DAY
+        assert (row["failed_at"] != "") == fails
+        if small_fleet.mode[i] and not fails and small_fleet.onset[i] < 0.5 * DAY:
+            assert row["mode"] in FAULT_MODES and row["onset"], "a fault in progress at the end is censored"
     benign = [i for i in range(fleet.n) if fleet.benign[i]]
     kinds = {fleet.benign[i] for i in benign}
     assert {"power_capped", "sbe_burst", "driver_reload"} <= kinds | {"idle"}

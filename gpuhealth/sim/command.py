@@ -48,12 +48,16 @@ def sim() -> None:
 @click.option("--step", "step", default="300s", show_default=True, help="Sample interval.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--end", default=None, help="When the history ends (RFC 3339 or Unix seconds; default now).")
-@click.option("--hazard-scale", default=1.0, show_default=True,
-              help="Multiply the published failure hazard (accelerated-life testing).")
+@click.option("--hazard-scale", default=25.0, show_default=True,
+              help="Multiply the published failure hazard (accelerated life), so that a short history holds "
+                   "failures to learn from; 1 = the published rates.")
 @click.option("--sudden-share", default=0.25, show_default=True, help="Share of failures with no precursor.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path))
+@click.option("--backfill", "backfill_to", default=None, type=click.Path(path_type=Path),
+              help="Also turn each window into Prometheus blocks in this TSDB folder as it is written "
+                   "(promtool beside the simulation; same result as `gpuhealth sim backfill`).")
 def history(gpus: int, days: float, step: str, seed: int, end: str | None, hazard_scale: float,
-            sudden_share: float, out: Path) -> None:
+            sudden_share: float, out: Path, backfill_to: Path | None) -> None:
     """Write OpenMetrics history files, ground_truth.csv and assets.csv into OUT."""
     try:
         config = HistoryConfig(gpus=gpus, days=days, step_seconds=parse_duration(step), seed=seed,
@@ -61,9 +65,13 @@ def history(gpus: int, days: float, step: str, seed: int, end: str | None, hazar
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     t0 = time.monotonic()
-    summary = generate_history(config, out)
+    try:
+        summary = generate_history(config, out, backfill_to=backfill_to)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    blocks = f", {summary['blocks']} blocks in {backfill_to}" if backfill_to else ""
     click.echo(f"wrote {summary['files']} files, {summary['samples']:,} samples for {summary['gpus']} GPUs "
-               f"({summary['failures']} failures) into {out} in {time.monotonic() - t0:.1f} s")
+               f"({summary['failures']} failures){blocks} into {out} in {time.monotonic() - t0:.1f} s")
 
 
 @sim.command("backfill")

@@ -165,8 +165,8 @@ def build_fleet(config: FleetConfig, start: float, horizon: float) -> Fleet:
     candidates = np.flatnonzero(~fails)
     chosen = candidates[rng.random(len(candidates)) < config.benign_share]
     kinds = ["power_capped", "sbe_burst", "driver_reload", "idle"]
-    for i in chosen:
-        benign[i] = kinds[rng.integers(len(kinds))]
+    for j, i in enumerate(rng.permutation(chosen)):  # round robin: every kind shows up in small fleets
+        benign[i] = kinds[j % len(kinds)]
     benign[(~fails) & (benign == "") & hot_racks[rack]] = "hot_rack"
 
     identities, assets = [], []

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from gpuhealth.catalog import (
     MetricType,
 )
 from gpuhealth.sim.engine import Engine
-from gpuhealth.sim.fleet import DAY, FAULT_MODES, Fleet, FleetConfig, build_fleet
+from gpuhealth.sim.fleet import DAY, FAULT_MODES, PRECURSOR_DAYS, Fleet, FleetConfig, build_fleet
 from gpuhealth.stack import find_binary
 
 WINDOW = 7200
@@ -51,7 +51,9 @@ class HistoryConfig:
     step_seconds: int = 300
     seed: int = 7
     end: float | None = None  # default: now
-    hazard_scale: float = 1.0
+    # accelerated-life factor on the published hazard: 25 puts about 10-20 failures into 256 GPUs x
+    # 14 days, enough to train and test on; 1.0 is the published rate (about one failure)
+    hazard_scale: float = 25.0
     sudden_share: float = 0.25
     model_mix: dict[str, float] | None = None
     extra: dict = field(default_factory=dict)
@@ -87,7 +89,10 @@ def make_fleet(config: HistoryConfig) -> tuple[Fleet, float]:
           "sudden_share": config.sudden_share}
     if config.model_mix:
         kw["model_mix"] = config.model_mix
-    return build_fleet(FleetConfig(**kw), start=start, horizon=config.days * DAY), start
+    # fates are drawn past the end by the longest precursor, so that the history ends with some GPUs
+    # degrading towards a failure it does not contain (censored), as a real fleet "now" does
+    horizon = config.days * DAY + max(hi for _lo, hi in PRECURSOR_DAYS.values()) * DAY
+    return build_fleet(FleetConfig(**kw), start=start, horizon=horizon), start
 
 
 def simulate(config: HistoryConfig) -> Iterator[tuple[float, dict[str, np.ndarray], np.ndarray, np.ndarray]]:
@@ -101,8 +106,21 @@ def simulate(config: HistoryConfig) -> Iterator[tuple[float, dict[str, np.ndarra
         yield start + t, values, engine.up, engine.xid_counts
 
 
+def _format_values(matrix: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The matrix's values as strings, in bulk: integers without a decimal point, floats as repr."""
+    filled = np.where(present, matrix, 0.0)
+    if np.array_equal(filled, np.floor(filled)) and np.abs(filled).max(initial=0.0) < 2**62:
+        return filled.astype(np.int64).astype(str)
+    return filled.astype(str)
+
+
 class _Writer:
-    """Renders one 2-hour window of every series as OpenMetrics text."""
+    """Renders one 2-hour window of every series as OpenMetrics text.
+
+    Each series' label prefix is computed once. A family's lines for the series present at every
+    step of a window come from one ``%`` template (cached until the set of such series changes), so
+    that formatting tens of millions of lines runs in C rather than one Python format per line.
+    """
 
     def __init__(self, fleet: Fleet) -> None:
         def scrape(ident) -> dict[str, str]:
@@ -111,58 +129,98 @@ class _Writer:
         self.gpu_labels = [_label_str({**scrape(i), **i.labels()}) for i in fleet.identities]
         self.own_labels = [_label_str({**scrape(i), **i.labels(model=False)}) for i in fleet.identities]
         self.info = [_label_str({**scrape(i), **i.info_labels()}) for i in fleet.identities]
+        self.reason_labels = [f'{lab},reason="{reason}"' for reason in CLOCK_EVENT_REASONS for lab in self.own_labels]
+        self.bits = np.array(list(CLOCK_EVENT_REASONS.values()), dtype=np.int64)
+        self._templates: dict[str, tuple[bytes, str]] = {}
+        self.samples = 0
+
+    def _template(self, name: str, sample_name: str, label_sets: list[str], cols: np.ndarray, steps: int) -> str:
+        key = cols.tobytes() + steps.to_bytes(4, "little")
+        cached = self._templates.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        line = " %s %s\n"
+        text = "".join([f"{sample_name}{{{label_sets[j].replace('%', '%%')}}}{line}" * steps for j in cols])
+        self._templates[name] = (key, text)
+        return text
 
     def _family(self, out: list[str], name: str, typ: str, helptext: str, sample_name: str,
-                label_sets: list[str], matrix: np.ndarray, ts: list[str]) -> None:
+                label_sets: list[str], matrix: np.ndarray, ts: np.ndarray, cache: bool = True) -> None:
         """Append one family: matrix is (steps, series); NaN means no sample."""
         out.append(f"# HELP {name} {helptext}\n# TYPE {name} {typ}\n")
-        strs = matrix.astype(str)
         present = ~np.isnan(matrix)
-        for j, labels in enumerate(label_sets):
-            col = strs[:, j]
-            prefix = f"{sample_name}{{{labels}}} "
-            if present[:, j].all():
-                out.append("".join([f"{prefix}{v} {t}\n" for v, t in zip(col, ts, strict=True)]))
+        strs = _format_values(matrix, present)
+        full = present.all(axis=0)
+        steps = matrix.shape[0]
+        cols = np.flatnonzero(full)
+        if len(cols):
+            args = np.empty((len(cols), steps, 2), dtype=object)
+            args[:, :, 0] = strs[:, cols].T
+            args[:, :, 1] = ts[None, :]
+            if cache:
+                template = self._template(name, sample_name, label_sets, cols, steps)
             else:
-                out.append("".join([f"{prefix}{col[i]} {ts[i]}\n" for i in np.flatnonzero(present[:, j])]))
+                template = "".join([f"{sample_name}{{{label_sets[j].replace('%', '%%')}}} %s %s\n" * steps
+                                    for j in cols])
+            out.append(template % tuple(args.ravel().tolist()))
+            self.samples += len(cols) * steps
+        for j in np.flatnonzero(present.any(axis=0) & ~full):
+            prefix = f"{sample_name}{{{label_sets[j]}}} "
+            rows = np.flatnonzero(present[:, j])
+            out.append("".join([f"{prefix}{strs[i, j]} {ts[i]}\n" for i in rows]))
+            self.samples += len(rows)
 
     def render(self, times: list[float], values: dict[str, np.ndarray], up: np.ndarray, xids: np.ndarray) -> str:
         """One window as OpenMetrics text; arrays are (steps, gpus) and xids (steps, gpus, codes)."""
-        ts = [str(int(t)) for t in times]
+        return "".join(self.render_parts(times, values, up, xids))
+
+    def render_parts(self, times: list[float], values: dict[str, np.ndarray], up: np.ndarray,
+                     xids: np.ndarray) -> list[str]:
+        """One window as OpenMetrics text in pieces (to write without joining them)."""
+        ts = np.array([str(int(t)) for t in times], dtype=object)
         out: list[str] = []
         for fld in FIELDS:
             # DCGM counters carry no _total suffix; OpenMetrics counters need one, and blocks keep no
-            # type, so they are declared "unknown" here (the exporter serves them as counters).
+            # type, so they are declared "unknown" here (as the exporter's OpenMetrics output does).
             typ = "gauge" if fld.type is MetricType.GAUGE else "unknown"
             self._family(out, fld.name, typ, fld.help, fld.name, self.gpu_labels, values[fld.key], ts)
-        self._family(out, GPU_UP, "gauge", "1 when NVML answers for the GPU, 0 when it does not.", GPU_UP,
-                     self.own_labels, up.astype(float), ts)
-        mask = values["clock_event_reasons"]
-        labels, cols = [], []
-        for reason, bit in CLOCK_EVENT_REASONS.items():
-            for j, lab in enumerate(self.own_labels):
-                labels.append(f'{lab},reason="{reason}"')
-                col = mask[:, j]
-                cols.append(np.where(np.isnan(col), np.nan, (np.nan_to_num(col).astype(np.int64) & bit) > 0))
-        self._family(out, CLOCK_EVENT_ACTIVE, "gauge", "1 when the clock-event (throttle) reason is active.",
-                     CLOCK_EVENT_ACTIVE, labels, np.array(cols, dtype=float).T, ts)
+        self._family(out, GPU_UP, "gauge", "Whether NVML answers for the GPU (0: fallen off the bus or failing).",
+                     GPU_UP, self.own_labels, up.astype(float), ts)
+        mask = values["clock_event_reasons"]  # (steps, gpus)
+        bits = (np.nan_to_num(mask).astype(np.int64)[:, None, :] & self.bits[None, :, None]) > 0
+        active = np.where(np.isnan(mask)[:, None, :], np.nan, bits.astype(float)).reshape(len(times), -1)
+        self._family(out, CLOCK_EVENT_ACTIVE, "gauge",
+                     "Whether a clock-event (throttle) reason is active now (1) or not (0).",
+                     CLOCK_EVENT_ACTIVE, self.reason_labels, active, ts)
         seen = np.argwhere(xids[-1] > 0)  # (gpu, code) pairs with any XID by the window's end
         if len(seen):
             labels = [f'{self.own_labels[g]},xid="{XID_CODES[c]}"' for g, c in seen]
             mat = xids[:, seen[:, 0], seen[:, 1]].astype(float)
             mat[mat == 0] = np.nan  # a counter series appears with its first XID
-            self._family(out, XID_ERRORS_TOTAL.removesuffix("_total"), "counter", "XID errors seen, by code.",
-                         XID_ERRORS_TOTAL, labels, mat, ts)
-        self._family(out, GPU_INFO, "gauge", "Identity of the GPU.", GPU_INFO, self.info,
+            base = XID_ERRORS_TOTAL.removesuffix("_total")
+            self._family(out, base, "counter", "XID errors reported by NVML events, by XID code.",
+                         XID_ERRORS_TOTAL, labels, mat, ts, cache=False)
+        self._family(out, GPU_INFO, "gauge", "Identity of each GPU; the value is always 1.", GPU_INFO, self.info,
                      np.ones((len(times), len(self.info))), ts)
         out.append("# EOF\n")
-        return "".join(out)
+        return out
 
 
-def generate_history(config: HistoryConfig, out_dir: str | Path, progress: bool | None = None) -> dict:
+def _write_parts(path: Path, parts: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="ascii", errors="backslashreplace") as fh:
+        fh.writelines(parts)
+    tmp.rename(path)
+
+
+def generate_history(config: HistoryConfig, out_dir: str | Path, progress: bool | None = None,
+                     backfill_to: str | Path | None = None) -> dict:
     """Write a history's OpenMetrics windows, ground_truth.csv, assets.csv and resets.csv.
 
-    Returns a summary: files, samples, GPUs, failures.
+    Files are written by a background thread while the next window is simulated. With
+    ``backfill_to``, each finished window is also turned into a Prometheus block there at once
+    (promtool runs beside the simulation), which is what ``backfill`` would do afterwards.
+    Returns a summary: files, samples, GPUs, failures, start and end (unix seconds), blocks.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,53 +235,80 @@ def generate_history(config: HistoryConfig, out_dir: str | Path, progress: bool 
     buf_v: dict[str, list[np.ndarray]] = {f.key: [] for f in FIELDS}
     buf_up: list[np.ndarray] = []
     buf_x: list[np.ndarray] = []
-    files = 0
-    samples = 0
+    paths: list[Path] = []
+    io_pool = ThreadPoolExecutor(1)
+    block_pool = ThreadPoolExecutor(2) if backfill_to is not None else None
+    pending: list[Future] = []
+    if backfill_to is not None:
+        Path(backfill_to).mkdir(parents=True, exist_ok=True)
+
+    def write_and_backfill(path: Path, parts: list[str]) -> None:
+        _write_parts(path, parts)
+        if block_pool is not None:
+            pending.append(block_pool.submit(_promtool_block, path, Path(backfill_to)))
 
     def flush() -> None:
-        nonlocal files, samples
         if not buf_t:
             return
         window = int(buf_t[0]) // WINDOW * WINDOW
-        text = writer.render(buf_t, {k: np.array(v) for k, v in buf_v.items()}, np.array(buf_up), np.array(buf_x))
-        (out / f"window-{window}.om").write_text(text)
-        samples += text.count("\n") - text.count("# ")
-        files += 1
+        parts = writer.render_parts(buf_t, {k: np.array(v) for k, v in buf_v.items()}, np.array(buf_up),
+                                    np.array(buf_x))
+        # at most one window waits for the disk, so memory stays bounded
+        while pending and len([f for f in pending if not f.done()]) > 1:
+            pending[0].result()
+            pending.pop(0)
+        path = out / f"window-{window}.om"
+        pending.append(io_pool.submit(write_and_backfill, path, parts))
+        paths.append(path)
         buf_t.clear()
         buf_up.clear()
         buf_x.clear()
         for v in buf_v.values():
             v.clear()
 
-    for k in range(1, steps + 1):
-        t = start + k * config.step_seconds
-        if buf_t and int(t) // WINDOW != int(buf_t[0]) // WINDOW:
-            flush()
-        values = engine.step(float(k * config.step_seconds))
-        buf_t.append(t)
-        for key, v in values.items():
-            buf_v[key].append(v)
-        buf_up.append(engine.up.astype(float))
-        buf_x.append(engine.xid_counts.copy())
-        bar.update(1)
-    flush()
-    bar.close()
-    failures = _write_truth(out, fleet, start, engine)
-    return {"files": files, "samples": samples, "gpus": fleet.n, "failures": failures, "start": start,
-            "end": start + steps * config.step_seconds}
+    try:
+        for k in range(1, steps + 1):
+            t = start + k * config.step_seconds
+            if buf_t and int(t) // WINDOW != int(buf_t[0]) // WINDOW:
+                flush()
+            values = engine.step(float(k * config.step_seconds))
+            buf_t.append(t)
+            for key, v in values.items():
+                buf_v[key].append(v)
+            buf_up.append(engine.up.astype(float))
+            buf_x.append(engine.xid_counts.copy())
+            bar.update(1)
+        flush()
+    finally:
+        io_pool.shutdown(wait=True)
+        if block_pool is not None:
+            block_pool.shutdown(wait=True)
+        bar.close()
+    for fut in pending:
+        fut.result()  # raise the first write or promtool error
+    failures = _write_truth(out, fleet, start, steps * config.step_seconds, engine)
+    blocks = _count_blocks(Path(backfill_to)) if backfill_to is not None else 0
+    return {"files": len(paths), "samples": writer.samples, "gpus": fleet.n, "failures": failures, "start": start,
+            "end": start + steps * config.step_seconds, "blocks": blocks}
 
 
-def _write_truth(out: Path, fleet: Fleet, start: float, engine: Engine) -> int:
+def _write_truth(out: Path, fleet: Fleet, start: float, span: float, engine: Engine) -> int:
+    """ground_truth.csv: one row per GPU. A row is a failure iff failed_at is set; a GPU whose fault
+    is in progress at the end is censored (failed_at empty) with its mode and onset; the others
+    read "healthy" or the kind of benign look-alike they are."""
     failures = 0
     with open(out / "ground_truth.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["UUID", "failed_at", "mode", "precursor", "onset"])
         for i, ident in enumerate(fleet.identities):
-            if fleet.mode[i]:
+            mode = FAULT_MODES[fleet.mode[i] - 1] if fleet.mode[i] else ""
+            precursor = "false" if mode in ("", "sudden") else "true"
+            if mode and fleet.fail_at[i] <= span:
                 failures += 1
-                mode = FAULT_MODES[fleet.mode[i] - 1]
-                w.writerow([ident.uuid, _rfc3339(start + fleet.fail_at[i]), mode,
-                            "false" if mode == "sudden" else "true", _rfc3339(start + max(fleet.onset[i], 0.0))])
+                w.writerow([ident.uuid, _rfc3339(start + fleet.fail_at[i]), mode, precursor,
+                            _rfc3339(start + fleet.onset[i])])
+            elif mode and fleet.onset[i] < span:
+                w.writerow([ident.uuid, "", mode, precursor, _rfc3339(start + fleet.onset[i])])
             else:
                 w.writerow([ident.uuid, "", fleet.benign[i] or "healthy", "false", ""])
     with open(out / "assets.csv", "w", newline="") as fh:
@@ -239,26 +324,33 @@ def _write_truth(out: Path, fleet: Fleet, start: float, engine: Engine) -> int:
     return failures
 
 
+def _promtool_block(path: Path, tsdb: Path) -> None:
+    promtool = find_binary("promtool", "/usr/bin/promtool")
+    r = subprocess.run([str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(path), str(tsdb)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"promtool could not backfill {path}: {r.stderr.strip()[-500:]}")
+
+
+def _count_blocks(tsdb: Path) -> int:
+    return sum(1 for p in tsdb.iterdir() if p.is_dir() and len(p.name) == 26)
+
+
 def backfill(history_dir: str | Path, tsdb_path: str | Path, parallel: int = 2,
              progress: bool | None = None) -> int:
-    """Turn a history's OpenMetrics windows into Prometheus blocks under tsdb_path; returns blocks."""
-    promtool = find_binary("promtool", "/usr/bin/promtool")
+    """Turn a history's OpenMetrics windows into Prometheus blocks under tsdb_path; returns blocks.
+
+    Runs ``promtool tsdb create-blocks-from openmetrics`` on ``parallel`` window files at a time.
+    """
+    find_binary("promtool", "/usr/bin/promtool")
     files = sorted(Path(history_dir).glob("window-*.om"))
     if not files:
         raise FileNotFoundError(f"{history_dir}: no window-*.om files (write them with `gpuhealth sim history`)")
     tsdb = Path(tsdb_path)
     tsdb.mkdir(parents=True, exist_ok=True)
-
-    def one(path: Path) -> None:
-        r = subprocess.run([str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(path), str(tsdb)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"promtool could not backfill {path.name}: {r.stderr.strip()[-500:]}")
-
     bar = tqdm(total=len(files), desc="backfill", unit="file", disable=_quiet() if progress is None else not progress)
     with ThreadPoolExecutor(parallel) as pool:
-        for _ in pool.map(one, files):
+        for _ in pool.map(lambda path: _promtool_block(path, tsdb), files):
             bar.update(1)
     bar.close()
-    return sum(1 for p in tsdb.iterdir() if p.is_dir() and len(p.name) == 26)
-
+    return _count_blocks(tsdb)
