@@ -134,6 +134,7 @@ def alert_groups(spec: Spec) -> list[Group]:
     power_ratio = f"max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit}"
     host = f"max by (instance, job, Hostname) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[1d]))"
     a = spec.alerts
+    p_warn, p_crit = a["failure_probability_warning"], a["failure_probability_critical"]
     sc = spec.scores
     rules = [
         _alert(spec, "GpuXidCritical", xid_expr(crit), "0m", "critical", "A GPU reported a critical XID error.",
@@ -143,12 +144,12 @@ def alert_groups(spec: Spec) -> list[Group]:
         _alert(spec, "GpuDoubleBitEccError",
                f"(max by (UUID) (increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}[10m])) > 0) {ident}", "0m", "critical",
                "A GPU had an uncorrectable (double-bit) ECC error.",
-               GPU_DESC + " had {{ $value | humanize }} double-bit ECC errors in 10 minutes."),
+               GPU_DESC + " had double-bit ECC errors in the last 10 minutes: the data it computed may be wrong."),
         _alert(spec, "GpuUncorrectableRowRemap",
                f"(max by (UUID) (increase(DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}[1h])) > 0) {ident}", "0m",
                "warning", "A GPU remapped memory rows after uncorrectable errors.",
-               GPU_DESC + " remapped {{ $value | humanize }} rows for uncorrectable errors in the last hour; "
-               "a reset is needed to apply the remap."),
+               GPU_DESC + " remapped rows for uncorrectable errors in the last hour; a reset is needed to apply "
+               "the remap."),
         _alert(spec, "GpuRowRemapFailure", f"(max by (UUID) (DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}}) == 1) {ident}",
                "0m", "critical", "A GPU could not remap a failing memory row.",
                GPU_DESC + " has a row-remapping failure: its memory cannot be repaired in the field; replace it."),
@@ -191,11 +192,11 @@ def alert_groups(spec: Spec) -> list[Group]:
                "The exporter {{ $labels.instance }} on {{ $labels.Hostname }} is down; its GPUs' alerts are "
                "inhibited until it is back."),
         _alert(spec, "GpuFailurePredicted",
-               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {a["failure_probability_warning"]:g})'
+               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {p_warn:g})'
                f" {ident}", "15m", "warning", "A GPU is likely to fail within 7 days.",
                GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
         _alert(spec, "GpuFailurePredicted",
-               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {a["failure_probability_critical"]:g})'
+               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {p_crit:g})'
                f" {ident}", "15m", "critical", "A GPU is very likely to fail within 7 days.",
                GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
         _alert(spec, "GpuActionRecommended",
@@ -220,8 +221,8 @@ TEMPLATE.filters["q"] = lambda v: yaml.safe_dump(v, default_style='"', width=10*
 
 def render_groups(groups: list[Group], kind: str, fmt: str = "files", name: str = "gpuhealth") -> str:
     """Rule groups as a rule file, or as a PrometheusRule object (fmt='prometheusrule')."""
-    text = TEMPLATE.get_template("rules.yml.j2").render(groups=groups, kind=kind, prometheusrule=fmt == "prometheusrule",
-                                                       name=name)
+    text = TEMPLATE.get_template("rules.yml.j2").render(groups=groups, kind=kind, name=name,
+                                                       prometheusrule=fmt == "prometheusrule")
     yaml.safe_load(text)  # the rendering must be valid YAML
     return text
 

@@ -9,7 +9,6 @@ from gpuhealth.exporter.collectors import COLLECTORS
 from gpuhealth.exporter.reading import Reading
 from gpuhealth.sim.live import LiveFleet
 
-
 # Counters that integrate over time: divided by the speed-up so that their rates stay physical
 # (a GPU throttled half the time shows a violation rate of 0.5 s/s, not 0.5 x speedup).
 TIME_INTEGRALS = ("total_energy", "power_violation", "thermal_violation", "pcie_tx_throughput", "pcie_rx_throughput",

@@ -1,0 +1,219 @@
+"""promtool unit tests for the generated rules: for every alert a case that fires and one that must not,
+and the edges of the scores. Written beside the rules (alert_rules/tests/) and run by `gpuhealth rules check`.
+
+Each case starts from a healthy two-GPU node (A and B) and breaks B; A must stay quiet. Expected
+annotations are the generated templates expanded with the case's labels and value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from gpuhealth.rules.generate import alert_groups
+from gpuhealth.rules.spec import Spec
+
+MODEL = "NVIDIA H100 80GB HBM3"
+HOST = "node-1"
+GPUS = {"A": "GPU-aaaaaaaa-0000-0000-0000-000000000000", "B": "GPU-bbbbbbbb-0000-0000-0000-000000000000"}
+
+
+def _labels(gpu: str, own: bool = False, **extra: str) -> str:
+    idx = "0" if gpu == "A" else "1"
+    labels = {"job": "gpuhealth", "instance": f"{HOST}:9494", "gpu": idx, "UUID": GPUS[gpu],
+              "pci_bus_id": f"00000000:{18 + int(idx)}:00.0", "device": f"nvidia{idx}"}
+    if not own:
+        labels["modelName"] = MODEL
+    labels.update({"Hostname": HOST, "DCGM_FI_DRIVER_VERSION": "550.90.07", **extra})
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+HEALTHY = {  # family -> promtool values for a healthy GPU over 60 minutes at 1m
+    "DCGM_FI_DEV_GPU_TEMP": "60x60", "DCGM_FI_DEV_MEMORY_TEMP": "66x60", "DCGM_FI_DEV_POWER_USAGE": "400x60",
+    "DCGM_FI_DEV_POWER_MGMT_LIMIT": "700x60", "DCGM_FI_DEV_GPU_UTIL": "90x60", "DCGM_FI_DEV_SM_CLOCK": "1980x60",
+    "DCGM_FI_DEV_PCIE_LINK_GEN": "5x60", "DCGM_FI_DEV_PCIE_MAX_LINK_GEN": "5x60", "DCGM_FI_DEV_PCIE_LINK_WIDTH": "16x60",
+    "DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH": "16x60", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "0x60",
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "0x60", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS": "0x60",
+    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "0x60", "DCGM_FI_DEV_ROW_REMAP_FAILURE": "0x60",
+    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": "0x60", "DCGM_FI_DEV_POWER_VIOLATION": "0x60",
+    "DCGM_FI_DEV_THERMAL_VIOLATION": "0x60",
+}
+OWN_HEALTHY = {"gpuhealth_gpu_up": "1x60"}
+
+
+@dataclass
+class Case:
+    """One alert scenario: B's families that differ from healthy, and what fires at eval_time."""
+
+    name: str
+    alert: str
+    broken: dict[str, str] = field(default_factory=dict)  # series (family or family{extra}) -> values
+    fires: list[dict] = field(default_factory=list)  # each: severity, value string, extra labels
+    eval_time: str = "40m"
+
+
+def _series(case: Case | None) -> list[dict]:
+    out = []
+    broken = case.broken if case else {}
+    for gpu in ("A", "B"):
+        for fam, values in HEALTHY.items():
+            v = broken.get(fam, values) if gpu == "B" else values
+            if v is not None:
+                out.append({"series": f"{fam}{_labels(gpu)}", "values": v})
+        for fam, values in OWN_HEALTHY.items():
+            v = broken.get(fam, values) if gpu == "B" else values
+            out.append({"series": f"{fam}{_labels(gpu, own=True)}", "values": v})
+    for key, values in broken.items():
+        if key in HEALTHY or key in OWN_HEALTHY:
+            continue
+        name, _, extra = key.partition("|")
+        labels = dict(kv.split("=", 1) for kv in extra.split(",")) if extra else {}
+        if name in ("up",):
+            out.append({"series": "up{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values})
+        elif name.startswith("gpuhealth_failure") or name.startswith("gpuhealth_recommended") \
+                or name == "gpuhealth_asset_info":
+            lab = {"UUID": GPUS["B"], **labels}
+            out.append({"series": name + "{" + ",".join(f'{k}="{v}"' for k, v in lab.items()) + "}",
+                        "values": values})
+        else:
+            out.append({"series": f"{name}{_labels('B', own=name.startswith('gpuhealth_'), **labels)}",
+                        "values": values})
+    return out
+
+
+def _expand(template: str, labels: dict[str, str], value: str) -> str:
+    text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
+    return re.sub(r"\{\{ \$value[^}]*\}\}", value, text)
+
+
+def cases(spec: Spec) -> list[Case]:
+    """The alert scenarios (B broken, A healthy)."""
+    slow = next(m for m in spec.models if re.fullmatch(m.match, MODEL)).slowdown_celsius
+    return [
+        Case("critical XID appears", "GpuXidCritical", {"gpuhealth_xid_errors_total|xid=79": "_x20 1x40"},
+             [{"severity": "critical", "xid": "79"}], "25m"),
+        Case("warning XID grows", "GpuXidWarning", {"gpuhealth_xid_errors_total|xid=63": "0x30 2x30"},
+             [{"severity": "warning", "xid": "63"}], "32m"),
+        Case("double-bit ECC error", "GpuDoubleBitEccError", {"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "0x30 2x30"},
+             [{"severity": "critical"}], "32m"),
+        Case("uncorrectable row remap", "GpuUncorrectableRowRemap",
+             {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "0x30 1x30"}, [{"severity": "warning"}], "32m"),
+        Case("row remap failure", "GpuRowRemapFailure", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "0x30 1x30"},
+             [{"severity": "critical"}], "32m"),
+        Case("fallen off the bus", "GpuFallenOffBus", {"gpuhealth_gpu_up": "1x30 0x30"},
+             [{"severity": "critical"}], "35m"),
+        Case("hot GPU near slowdown", "GpuTemperatureHigh", {"DCGM_FI_DEV_GPU_TEMP": f"{slow - 3:g}x60"},
+             [{"severity": "warning", "value": f"{slow - 3:g}"}]),
+        Case("GPU above slowdown", "GpuTemperatureHigh", {"DCGM_FI_DEV_GPU_TEMP": f"{slow + 2:g}x60"},
+             [{"severity": "warning", "value": f"{slow + 2:g}"}, {"severity": "critical", "value": f"{slow + 2:g}"}]),
+        Case("power over the limit", "GpuPowerAboveLimit", {"DCGM_FI_DEV_POWER_USAGE": "728x60"},
+             [{"severity": "warning", "value": "104%"}]),
+        Case("power far over the limit", "GpuPowerAboveLimit", {"DCGM_FI_DEV_POWER_USAGE": "756x60"},
+             [{"severity": "warning", "value": "108%"}, {"severity": "critical", "value": "108%"}]),
+        Case("power brake", "GpuPowerBrakeSlowdown", {"gpuhealth_clock_event_active|reason=hw_power_brake": "1x60"},
+             [{"severity": "warning", "value": "100%"}]),
+        Case("failing memory drags the score down", "GpuHealthScoreLow",
+             {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"},
+             [{"severity": "warning", "value": "0.00"}, {"severity": "critical", "value": "0.00"}]),
+        Case("impossible temperature", "GpuTelemetryInvalid", {"DCGM_FI_DEV_GPU_TEMP": "250x60"},
+             [{"severity": "warning", "value": "1"}]),
+        Case("telemetry stops", "GpuTelemetryAbsent", {"DCGM_FI_DEV_GPU_TEMP": "60x5"},
+             [{"severity": "warning"}], "25m"),
+        Case("exporter down", "GpuExporterDown", {"up|job=gpuhealth,instance=node-1:9494": "1x20 0x40"},
+             [{"severity": "critical", "_exporter": True}]),
+        Case("failure predicted", "GpuFailurePredicted",
+             {"gpuhealth_failure_probability|horizon=7d,model=xgboost": "0.9x60"},
+             [{"severity": "warning", "value": "90%"}, {"severity": "critical", "value": "90%"}]),
+        Case("action recommended", "GpuActionRecommended", {"gpuhealth_recommended_action|action=sell": "1x120"},
+             [{"severity": "info", "action": "sell"}], "90m"),
+    ]
+
+
+NEGATIVE = [  # benign look-alikes on B that must not fire the named alert
+    ("power capped at exactly the limit", "GpuPowerAboveLimit", {"DCGM_FI_DEV_POWER_USAGE": "700x60"}),
+    ("warm but below the warning", "GpuTemperatureHigh", {"DCGM_FI_DEV_GPU_TEMP": "80x60"}),
+    ("correctable errors only", "GpuDoubleBitEccError", {"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "0+10x60"}),
+    ("application XID", "GpuXidCritical", {"gpuhealth_xid_errors_total|xid=13": "0+1x60"}),
+    ("low failure probability", "GpuFailurePredicted",
+     {"gpuhealth_failure_probability|horizon=7d,model=xgboost": "0.1x60"}),
+    ("recommended keep", "GpuActionRecommended", {"gpuhealth_recommended_action|action=keep": "1x120"}),
+]
+
+
+def _expected(spec: Spec, case: Case) -> list[dict]:
+    rules = {(r.alert, r.labels["severity"]): r for g in alert_groups(spec) for r in g.rules}
+    out = []
+    for f in case.fires:
+        rule = rules[(case.alert, f["severity"])]
+        if f.get("_exporter"):
+            labels = {"instance": f"{HOST}:9494", "job": "gpuhealth", "Hostname": HOST}
+        else:
+            labels = {"UUID": GPUS["B"], "Hostname": HOST, "modelName": MODEL}
+        for k in ("xid", "action"):
+            if k in f:
+                labels[k] = f[k]
+        labels["severity"] = f["severity"]
+        ann = {k: _expand(v, labels, f.get("value", "")) for k, v in rule.annotations.items()}
+        out.append({"exp_labels": labels, "exp_annotations": ann})
+    return out
+
+
+def tests_document(spec: Spec) -> dict:
+    """The promtool test file as a mapping."""
+    tests = []
+    for case in cases(spec):
+        tests.append({"name": case.name, "interval": "1m", "input_series": _series(case),
+                      "alert_rule_test": [{"eval_time": case.eval_time, "alertname": case.alert,
+                                           "exp_alerts": _expected(spec, case)}]})
+    for name, alert, broken in NEGATIVE:
+        tests.append({"name": f"must not fire: {name}", "interval": "1m",
+                      "input_series": _series(Case(name, alert, broken)),
+                      "alert_rule_test": [{"eval_time": "90m" if alert == "GpuActionRecommended" else "40m",
+                                           "alertname": alert, "exp_alerts": []}]})
+    healthy_alerts = sorted({r.alert for g in alert_groups(spec) for r in g.rules})
+    ident = {"UUID": GPUS["A"], "Hostname": HOST, "modelName": MODEL}
+    tests.append({"name": "a healthy node fires nothing and scores 1", "interval": "1m", "input_series": _series(None),
+                  "alert_rule_test": [{"eval_time": "40m", "alertname": a, "exp_alerts": []} for a in healthy_alerts],
+                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["A"]}"}}', "eval_time": "40m",
+                                        "exp_samples": [{"labels": "gpu:health:score" + _plain(ident), "value": 1}]}]
+                  + [{"expr": f'gpu:health_{d}:score{{UUID="{GPUS["A"]}"}}', "eval_time": "40m",
+                      "exp_samples": [{"labels": f"gpu:health_{d}:score" + _plain(ident), "value": 1}]}
+                     for d in spec.weights]})
+    slow = next(m for m in spec.models if re.fullmatch(m.match, MODEL))
+    margin = slow.budgets["temp_warning_margin_celsius"]
+    edges = [("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius:g}x60", 0),
+             ("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius - margin:g}x60", 1),
+             ("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius - margin / 2:g}x60", 0.5),
+             ("memory", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "1x60", 0),
+             ("reliability", "gpuhealth_gpu_up", "0x60", 0),
+             ("performance", "DCGM_FI_DEV_PCIE_LINK_WIDTH", "8x60", 0.5)]
+    identb = {"UUID": GPUS["B"], "Hostname": HOST, "modelName": MODEL}
+    for dim, fam, values, want in edges:
+        tests.append({"name": f"score edge: {dim} = {want} when {fam} is {values}", "interval": "1m",
+                      "input_series": _series(Case("edge", "", {fam: values})),
+                      "promql_expr_test": [{"expr": f'gpu:health_{dim}:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
+                                            "exp_samples": [{"labels": f"gpu:health_{dim}:score" + _plain(identb),
+                                                             "value": want}]}]})
+    tests.append({"name": "the worst dimension dominates the overall score", "interval": "1m",
+                  "input_series": _series(Case("worst", "", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"})),
+                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
+                                        "eval_time": "40m", "exp_samples": [{"labels": _plain(identb), "value": 1}]}]})
+    return {"rule_files": ["../../recording_rules/gpuhealth.yml", "../gpuhealth.yml"], "evaluation_interval": "1m",
+            "tests": tests}
+
+
+def _plain(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def write_tests(spec: Spec, out: Path) -> list[Path]:
+    """Write alert_rules/tests/gpuhealth_test.yml under out."""
+    d = out / "alert_rules" / "tests"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "gpuhealth_test.yml"
+    header = "# Generated by `gpuhealth rules generate`; run with `gpuhealth rules check` (promtool test rules).\n"
+    path.write_text(header + yaml.safe_dump(tests_document(spec), sort_keys=False, width=200))
+    return [path]

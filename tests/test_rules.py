@@ -1,0 +1,112 @@
+"""Rule generator: drift, promtool check and unit tests, spec validation, PrometheusRule, Alertmanager config."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gpuhealth.rules.alertmanager import config as am_config
+from gpuhealth.rules.command import alertmanager, rules
+from gpuhealth.rules.generate import recording_groups
+from gpuhealth.rules import promtool
+from gpuhealth.rules.spec import SpecError, load_spec
+
+REPO = Path(__file__).resolve().parent.parent
+GENERATED = ["recording_rules/gpuhealth.yml", "alert_rules/gpuhealth.yml", "alert_rules/tests/gpuhealth_test.yml",
+             "alertmanager/alertmanager.yml", "alertmanager/templates/gpuhealth.tmpl"]
+
+
+def test_committed_files_match_the_generator(tmp_path):
+    assert CliRunner().invoke(rules, ["generate", "--out", str(tmp_path)]).exit_code == 0
+    assert CliRunner().invoke(alertmanager, ["generate", "--out", str(tmp_path)]).exit_code == 0
+    drift = [p for p in GENERATED if not filecmp.cmp(tmp_path / p, REPO / p, shallow=False)]
+    assert not drift, f"{drift} differ from the generator: run `make rules` and commit"
+
+
+def test_promtool_checks_and_unit_tests_pass_on_the_committed_rules():
+    code, out = promtool.check_rules(REPO)
+    assert code == 0, out
+    code, out = promtool.test_rules(REPO)
+    assert code == 0, out
+
+
+def test_promtool_unit_tests_can_fail(tmp_path):
+    """A broken threshold must make the generated unit tests fail."""
+    (tmp_path / "spec.yml").write_text("models:\n  H100:\n    match: '.*H100.*'\n    slowdown_celsius: 99\n"
+                                       "    memory_max_celsius: 95\n")
+    CliRunner().invoke(rules, ["generate", "--config", str(tmp_path / "spec.yml"), "--out", str(tmp_path)])
+    # tests generated from the default spec run against rules from a different spec
+    (tmp_path / "alert_rules" / "tests" / "gpuhealth_test.yml").write_text(
+        (REPO / "alert_rules" / "tests" / "gpuhealth_test.yml").read_text())
+    code, out = promtool.test_rules(tmp_path)
+    assert code != 0 and "GpuTemperatureHigh" in out
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("weights:\n  memory: -1\n", "weights.memory"),
+    ("windows:\n  rate: five minutes\n", "windows.rate"),
+    ("models:\n  A100:\n    match: '('\n", "models.A100.match"),
+    ("scores:\n  low_critical: 0.9\n", "scores.low_critical"),
+    ("selectors: x\n", "unknown fields"),
+    ("xids:\n  critical: [48, 'seventy-nine']\n", "xids.critical"),
+])
+def test_bad_spec_names_file_and_field(tmp_path, text, where):
+    path = tmp_path / "bad.yml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=where) as info:
+        load_spec(path)
+    assert str(path) in str(info.value)
+    result = CliRunner().invoke(rules, ["generate", "--config", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and where.split(".")[0] in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_prometheusrule_wraps_the_same_groups(tmp_path):
+    CliRunner().invoke(rules, ["generate", "--format", "prometheusrule", "--out", str(tmp_path)])
+    obj = yaml.safe_load((tmp_path / "recording_rules" / "gpuhealth.prometheusrule.yml").read_text())
+    plain = yaml.safe_load((REPO / "recording_rules" / "gpuhealth.yml").read_text())
+    assert obj["kind"] == "PrometheusRule" and obj["apiVersion"] == "monitoring.coreos.com/v1"
+    assert obj["spec"]["groups"] == plain["groups"]
+
+
+def test_recording_rules_add_at_most_40_series_per_gpu():
+    per_gpu = [r.record for g in recording_groups(load_spec()) for r in g.rules if r.record.startswith("gpu:")]
+    assert len(per_gpu) <= 40, per_gpu
+
+
+def test_alertmanager_config_is_valid_and_routes_as_intended(tmp_path):
+    code, out = promtool.amtool("check-config", str(REPO / "alertmanager" / "alertmanager.yml"))
+    assert code == 0, out
+    table = [({"severity": "critical"}, "pagerduty,slack"), ({"severity": "warning"}, "slack"),
+             ({"severity": "info"}, "email"), ({"severity": "critical", "team": "research"}, "team-research-page"),
+             ({"severity": "warning", "team": "ml-platform"}, "team-ml-platform"), ({}, "webhook")]
+    for labels, want in table:
+        code, out = promtool.amtool("config", "routes", "test", f"--config.file={REPO / 'alertmanager' / 'alertmanager.yml'}",
+                           *[f"{k}={v}" for k, v in labels.items()])
+        receivers = [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
+        assert receivers == [want], (labels, out)
+
+
+def test_no_secret_in_the_alertmanager_config():
+    cfg = am_config(load_spec())
+    text = yaml.safe_dump(cfg)
+    assert "api_url:" not in text and "routing_key:" not in text and "auth_password:" not in text
+    assert "api_url_file" in text and "routing_key_file" in text
+
+
+def test_cli_check_reports_failure_on_an_empty_directory(tmp_path):
+    result = CliRunner().invoke(rules, ["check", str(tmp_path)])
+    assert result.exit_code == 1 and "FAILED" in result.output
+
+
+def test_generated_rule_groups_load_in_prometheus_check_config(tmp_path):
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump({"rule_files": [str(REPO / "recording_rules" / "gpuhealth.yml"),
+                                                  str(REPO / "alert_rules" / "gpuhealth.yml")]}))
+    r = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
