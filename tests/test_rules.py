@@ -10,10 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from gpuhealth.rules import promtool
 from gpuhealth.rules.alertmanager import config as am_config
 from gpuhealth.rules.command import alertmanager, rules
 from gpuhealth.rules.generate import recording_groups
-from gpuhealth.rules import promtool
 from gpuhealth.rules.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,8 +86,9 @@ def test_alertmanager_config_is_valid_and_routes_as_intended(tmp_path):
              ({"severity": "info"}, "email"), ({"severity": "critical", "team": "research"}, "team-research-page"),
              ({"severity": "warning", "team": "ml-platform"}, "team-ml-platform"), ({}, "webhook")]
     for labels, want in table:
-        code, out = promtool.amtool("config", "routes", "test", f"--config.file={REPO / 'alertmanager' / 'alertmanager.yml'}",
-                           *[f"{k}={v}" for k, v in labels.items()])
+        cfg = REPO / "alertmanager" / "alertmanager.yml"
+        code, out = promtool.amtool("config", "routes", "test", f"--config.file={cfg}",
+                                    *[f"{k}={v}" for k, v in labels.items()])
         receivers = [line.strip() for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
         assert receivers == [want], (labels, out)
 
