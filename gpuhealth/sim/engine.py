@@ -108,7 +108,7 @@ class Engine:
         dt = max(t_new - self.t, 1e-3)
         self.t = t_new
         f, n, rng = self.fleet, self.n, self.rng
-        p = self.progress(t_new)
+        p = np.where(self.failed, 0.0, self.progress(t_new))  # a failed GPU is drained: no more wear
         mode = f.mode
         pm = np.where(mode == MODE_INDEX["memory"], p, 0.0)
         pt = np.where(mode == MODE_INDEX["thermal"], p, 0.0)
