@@ -107,9 +107,11 @@ def test_parse_duration(value, unit):
 @given(st.text(max_size=12).filter(lambda s: not s.strip().replace(".", "", 1).isdigit()))
 def test_parse_duration_rejects_junk_with_a_clear_error(text):
     try:
-        parse_duration(text)
+        seconds = parse_duration(text)
     except click.BadParameter as exc:
         assert "duration" in str(exc)
+    else:  # what it accepts (such as "1e3") is a positive whole number of seconds
+        assert isinstance(seconds, int) and seconds >= 0
 
 
 @given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)))

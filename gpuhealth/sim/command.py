@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,11 +17,13 @@ def parse_duration(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = text.strip()
     try:
-        if text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(float(text))
-    except (ValueError, IndexError):
-        raise click.BadParameter(f"expected a duration like 300s, 5m or 1h, got {text!r}") from None
+        number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+        seconds = float(number) * unit
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(text)
+        return int(seconds)
+    except (ValueError, OverflowError):
+        raise click.BadParameter(f"expected a positive duration like 300s, 5m or 1h, got {text!r}") from None
 
 
 def parse_time(text: str | None) -> float | None:
