@@ -129,3 +129,15 @@ def test_history_cli_rejects_a_step_that_does_not_divide_two_hours(tmp_path):
                                       str(tmp_path)])
     assert result.exit_code != 0
     assert "step" in result.output and "7200" in result.output
+
+
+def test_cli_names_bad_input(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(sim, ["history", "--gpus", "0", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "gpus" in result.output
+    result = runner.invoke(sim, ["history", "--gpus", "8", "--sudden-share", "2", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "sudden_share" in result.output
+    result = runner.invoke(sim, ["load-truth", str(tmp_path), "--db", "postgresql:///nowhere"])
+    assert result.exit_code != 0 and "ground_truth.csv" in result.output
+    result = runner.invoke(sim, ["backfill", str(tmp_path), "--storage.tsdb.path", str(tmp_path / "tsdb")])
+    assert result.exit_code != 0 and "window-*.om" in result.output

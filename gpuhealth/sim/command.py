@@ -98,5 +98,11 @@ def load_truth(history_dir: Path, dsn: str) -> None:
     """Insert HISTORY_DIR/ground_truth.csv's failures into the gpu_failures table."""
     from gpuhealth.sim.truth import load_ground_truth
 
-    n = load_ground_truth(dsn, history_dir / "ground_truth.csv")
+    path = history_dir / "ground_truth.csv"
+    if not path.exists():
+        raise click.ClickException(f"{path}: no ground truth here (write it with `gpuhealth sim history`)")
+    try:
+        n = load_ground_truth(dsn, path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"{n} failures recorded in gpu_failures")

@@ -59,6 +59,12 @@ class HistoryConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.gpus < 1:
+            raise ValueError(f"gpus: expected a positive number of GPUs, got {self.gpus}")
+        if self.hazard_scale < 0:
+            raise ValueError(f"hazard_scale: expected a factor >= 0, got {self.hazard_scale}")
+        if not 0 <= self.sudden_share <= 1:
+            raise ValueError(f"sudden_share: expected a share in 0..1, got {self.sudden_share}")
         if self.days <= 0:
             raise ValueError(f"days: expected a positive span, got {self.days}")
         if self.step_seconds <= 0 or WINDOW % self.step_seconds:
