@@ -11,6 +11,20 @@ from __future__ import annotations
 
 from gpuhealth.rules.spec import ModelThresholds, Spec
 
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def seconds(window: str) -> int:
+    """A PromQL duration in seconds."""
+    return int(window[:-1]) * SECONDS[window[-1]]
+
+
+def window_delta(counter: str, window: str) -> str:
+    """How much a counter grew over the window: exact, no extrapolation, the same on Prometheus and
+    VictoriaMetrics (their rate()/increase() extrapolate differently); a reset counts as zero; absent
+    until the series is a window old."""
+    return f"clamp_min({counter} - {counter} offset {window}, 0)"
+
 
 def clamp01(expr: str) -> str:
     """expr limited to 0..1."""
@@ -58,12 +72,12 @@ def memory_terms(spec: Spec) -> dict[str, str]:
     w = spec.windows
 
     def sbe(m: str, t: ModelThresholds) -> str:
-        inc = f"max by (UUID) (increase(DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec, m)}[{w['sbe']}]))"
+        inc = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec, m)}', w['sbe'])})"
         budget = t.budgets["sbe_per_hour_budget"]
         return "1 - 0.5 * " + clamp01(f"{inc} / {budget:g}")
 
     def remap(m: str, t: ModelThresholds) -> str:
-        inc = f"max by (UUID) (increase(DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec, m)}[{w['errors']}]))"
+        inc = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec, m)}', w['errors'])})"
         budget = t.budgets["correctable_remaps_budget"]
         return "1 - 0.6 * " + clamp01(f"{inc} / {budget:g}")
 
@@ -78,7 +92,7 @@ def memory_terms(spec: Spec) -> dict[str, str]:
         budget = t.budgets["retired_pages_budget"]
         return "1 - 0.7 * " + clamp01(f"{pages} / {budget:g}")
 
-    dbe = f"max by (UUID) (increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{sel(spec)}[{w['errors']}]))"
+    dbe = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{sel(spec)}', w['errors'])})"
     return {
         "sbe": per_model(spec, sbe),
         "correctable_remaps": per_model(spec, remap),
@@ -105,7 +119,8 @@ def thermal_terms(spec: Spec) -> dict[str, str]:
             "max by (UUID) (gpu:DCGM_FI_DEV_MEMORY_TEMP:valid)"
         return f"1 - {clamp01(f'({temp} - {t.memory_max_celsius - margin:g}) / {margin:g}')}"
 
-    violation = f"max by (UUID) (rate(DCGM_FI_DEV_THERMAL_VIOLATION{sel(spec)}[{w['throttle']}])) / 1e9"
+    violation = (f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_THERMAL_VIOLATION{sel(spec)}', w['throttle'])})"
+                 f" / 1e9 / {seconds(w['throttle'])}")
     return {"gpu_temp": per_model(spec, gpu_temp), "memory_temp": per_model(spec, mem_temp),
             "thermal_violation": f"1 - {clamp01(f'{violation} / 0.5')}"}
 
@@ -115,7 +130,8 @@ def power_terms(spec: Spec) -> dict[str, str]:
     w = spec.windows
     limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)})"
     over = f"(max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit} - 1) / 0.08"
-    violation = f"max by (UUID) (rate(DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}[{w['throttle']}])) / 1e9"
+    violation = (f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}', w['throttle'])})"
+                 f" / 1e9 / {seconds(w['throttle'])}")
     peak = f"max by (UUID) (max_over_time(DCGM_FI_DEV_POWER_USAGE{sel(spec)}[{w['throttle']}])) / {limit}"
     brake_sel = sel(spec, 'reason="hw_power_brake"')
     brake = f"max by (UUID) (avg_over_time(gpuhealth_clock_event_active{brake_sel}[{w['throttle']}]))"
@@ -145,6 +161,16 @@ def performance_terms(spec: Spec) -> dict[str, str]:
             "pcie_width": f"0.5 + 0.5 * ({width})", "pcie_gen": f"0.7 + 0.3 * ({gen})"}
 
 
+def new_events(counter: str, window: str) -> str:
+    """Events counted by a counter over a window, including a series' first events (no extrapolation).
+
+    ``increase()`` would miss the first XIDs of a series that appears inside the window (Prometheus
+    extrapolates from its first sample, VictoriaMetrics counts from zero): the difference with the
+    value a window ago, or with zero for a new series, is exact and the same on both engines.
+    """
+    return f"sum by (UUID) (clamp_min({counter} - ({counter} offset {window} or {counter} * 0), 0))"
+
+
 def reliability_terms(spec: Spec) -> dict[str, str]:
     """Reliability: XIDs by severity class, NVLink and PCIe error rates, the GPU answering."""
     w = spec.windows
@@ -153,11 +179,12 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
     b = spec.models[-1].budgets
     crit_sel = sel(spec, 'xid=~"' + crit + '"')
     warn_sel = sel(spec, 'xid=~"' + warn + '"')
-    xc = f"sum by (UUID) (increase(gpuhealth_xid_errors_total{crit_sel}[{w['errors']}]))"
-    xw = f"sum by (UUID) (increase(gpuhealth_xid_errors_total{warn_sel}[{w['errors']}]))"
-    nvl = "(" + " + ".join(f"max by (UUID) (rate(DCGM_FI_DEV_NVLINK_{c}_ERROR_COUNT_TOTAL{sel(spec)}[1h]))"
-                           for c in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")) + ") * 3600"
-    pcie = f"max by (UUID) (rate(DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}[1h])) * 3600"
+    xc = new_events(f"gpuhealth_xid_errors_total{crit_sel}", w["errors"])
+    xw = new_events(f"gpuhealth_xid_errors_total{warn_sel}", w["errors"])
+    links = [f"DCGM_FI_DEV_NVLINK_{c}_ERROR_COUNT_TOTAL{sel(spec)}" for c in ("CRC_FLIT", "CRC_DATA", "REPLAY",
+                                                                              "RECOVERY")]
+    nvl = "(" + " + ".join(f"max by (UUID) ({window_delta(c, '1h')})" for c in links) + ")"
+    pcie = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}', '1h')})"
     xb, nb, pb = b["critical_xids_budget"], b["nvlink_errors_per_hour_budget"], b["pcie_replays_per_hour_budget"]
     return {"xid_critical": "1 - 0.9 * " + clamp01(f"{xc} / {xb:g}"),
             "xid_warning": "1 - 0.5 * " + clamp01(f"{xw} / 10"),
