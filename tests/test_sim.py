@@ -191,3 +191,13 @@ def test_prometheus_on_backfilled_blocks_returns_every_family_for_every_gpu(tmp_
         assert len(prom.query(f"count by (UUID) (last_over_time({name}[30m]))")) == 16
     reasons = prom.query("count by (reason) (last_over_time(gpuhealth_clock_event_active[30m]))")
     assert {r["metric"]["reason"] for r in reasons} == set(CLOCK_EVENT_REASONS)
+
+
+def test_history_and_live_fleets_of_one_seed_share_identities():
+    """So that a live exporter's series continue a backfilled history of the same fleet."""
+    live = LiveFleet(gpus=24, seed=4, start=END)
+    hist, _ = make_fleet(HistoryConfig(gpus=24, days=2, seed=4, end=END))
+    assert live.identities == hist.identities
+    assert [a.uuid for a in live.assets] == [i.uuid for i in live.identities]
+    other, _ = make_fleet(HistoryConfig(gpus=24, days=2, seed=5, end=END))
+    assert {i.uuid for i in other.identities}.isdisjoint({i.uuid for i in live.identities})
