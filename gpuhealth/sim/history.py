@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,7 +56,6 @@ class HistoryConfig:
     hazard_scale: float = 25.0
     sudden_share: float = 0.25
     model_mix: dict[str, float] | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.gpus < 1:
@@ -214,7 +213,7 @@ class _Writer:
 
 def _write_parts(path: Path, parts: list[str]) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="ascii", errors="backslashreplace") as fh:
+    with open(tmp, "w", encoding="utf-8") as fh:
         fh.writelines(parts)
     tmp.rename(path)
 
