@@ -1,0 +1,245 @@
+"""The remote-write sink: protocol 1.0 and 2.0, status codes, bad input, dedup, migrations, rollups, retention."""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+from datetime import UTC, datetime, timedelta
+
+import cramjam
+import psycopg
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpuhealth.sink.decode import Limits, RequestError, decode, decompress, protocol_version
+from gpuhealth.sink.dsn import redact
+from gpuhealth.sink.maintenance import apply_retention, refresh_rollups, set_retention
+from gpuhealth.sink.migrate import SQL_DIR, migrate
+from gpuhealth.sink.server import serve
+from gpuhealth.sink.writer import Writer
+from tests.sinkutil import V1_HEADERS, V2_HEADERS, v1_body, v2_body
+
+STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+NOW_MS = 1_790_000_000_000
+
+
+def _series(name="DCGM_FI_DEV_GPU_TEMP", uuid="GPU-1", n=3, start=NOW_MS, **extra):
+    labels = sorted([("__name__", name), ("UUID", uuid), ("job", "gpuhealth"), *extra.items()])
+    return labels, [(start + 15000 * i, 40.0 + i) for i in range(n)]
+
+
+@pytest.fixture
+def sink(postgres):
+    migrate(postgres)
+    server, metrics = serve(Writer(postgres), "127.0.0.1:0")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.url + "/api/v1/write", postgres, metrics
+    server.shutdown()
+
+
+def _count(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+
+
+@pytest.mark.integration
+def test_v1_and_v2_are_stored_and_a_resent_batch_adds_nothing(sink):
+    url, dsn, _ = sink
+    body = v1_body([_series(uuid="GPU-1"), _series(name="DCGM_FI_DEV_POWER_USAGE", uuid="GPU-1")])
+    r = requests.post(url, data=body, headers=V1_HEADERS, timeout=10)
+    assert r.status_code == 204 and _count(dsn) == 6
+    assert requests.post(url, data=body, headers=V1_HEADERS, timeout=10).status_code == 204
+    assert _count(dsn) == 6  # re-sent after a timeout: no duplicates
+    r = requests.post(url, data=v2_body([_series(uuid="GPU-2", n=4)]), headers=V2_HEADERS, timeout=10)
+    assert r.status_code == 204 and r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "4"
+    assert r.headers["X-Prometheus-Remote-Write-Histograms-Written"] == "0"
+    with psycopg.connect(dsn) as conn:
+        q = "SELECT metric, value FROM gpu_samples WHERE uuid = %s ORDER BY time"
+        rows = conn.execute(q, ("GPU-2",)).fetchall()
+    assert rows == [("DCGM_FI_DEV_GPU_TEMP", 40.0 + i) for i in range(4)]
+
+
+@pytest.mark.integration
+def test_stale_markers_special_values_and_out_of_order(sink):
+    url, dsn, _ = sink
+    labels, _ = _series()
+    samples = [(NOW_MS + 30000, 1.0), (NOW_MS, 2.0), (NOW_MS + 15000, STALE), (NOW_MS + 45000, math.nan),
+               (NOW_MS + 60000, math.inf), (NOW_MS + 75000, -math.inf)]
+    assert requests.post(url, data=v1_body([(labels, samples)]), headers=V1_HEADERS, timeout=10).status_code == 204
+    with psycopg.connect(dsn) as conn:
+        values = [r[0] for r in conn.execute("SELECT value FROM samples ORDER BY time")]
+    assert len(values) == 5  # the stale marker is not a value
+    assert values[0] == 2.0 and values[1] == 1.0 and math.isnan(values[2]) and values[3:] == [math.inf, -math.inf]
+
+
+def _million_series() -> bytes:
+    ts = v1_body([_series(n=1)], compress=False)  # one WriteRequest holding one series: field 1 + length + body
+    return bytes(cramjam.snappy.compress_raw(ts * 1_000_000))
+
+
+BAD = [
+    ("corrupt snappy", b"\xff\x00garbage" * 10, V1_HEADERS, 400),
+    ("truncated protobuf", bytes(cramjam.snappy.compress_raw(v1_body([_series()], compress=False)[:-3])),
+     V1_HEADERS, 400),
+    ("v2 bytes declared as v1 with a bad symbol table", v2_body([_series()]), {**V2_HEADERS}, None),
+    ("JSON body", b'{"series": []}', {**V1_HEADERS, "Content-Type": "application/json"}, 415),
+    ("gzip encoding", b"\x1f\x8b", {**V1_HEADERS, "Content-Encoding": "gzip"}, 415),
+    ("unknown proto", v1_body([_series()]), {**V1_HEADERS, "Content-Type": "application/x-protobuf;proto=x.Y"}, 415),
+    ("empty label name", v1_body([([("", "x"), ("__name__", "m")], [(NOW_MS, 1.0)])]), V1_HEADERS, 400),
+    ("unsorted labels", v1_body([([("job", "x"), ("__name__", "m")], [(NOW_MS, 1.0)])]), V1_HEADERS, 400),
+    ("duplicate labels", v1_body([([("__name__", "m"), ("a", "1"), ("a", "2")], [(NOW_MS, 1.0)])]), V1_HEADERS, 400),
+    ("100 kB label value", v1_body([([("__name__", "m"), ("a", "x" * 100_000)], [(NOW_MS, 1.0)])]), V1_HEADERS, 400),
+    ("a million series", None, V1_HEADERS, 413),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("what", "body", "headers", "status"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_gets_the_right_status_and_stored_data_stays_intact(sink, what, body, headers, status):
+    url, dsn, _ = sink
+    good = v1_body([_series(uuid="GPU-keep")])
+    assert requests.post(url, data=good, headers=V1_HEADERS, timeout=10).status_code == 204
+    before = _count(dsn)
+    if body is None:
+        body = _million_series()
+    r = requests.post(url, data=body, headers=headers, timeout=60)
+    if status is None:
+        assert r.status_code in (204, 400)
+    else:
+        assert r.status_code == status, r.text
+        assert r.text.strip(), "an error must say what was wrong"
+    if r.status_code >= 400:
+        assert _count(dsn) == before
+    # the sink keeps serving
+    assert requests.post(url, data=v1_body([_series(uuid="GPU-after")]), headers=V1_HEADERS,
+                         timeout=10).status_code == 204
+
+
+@pytest.mark.integration
+def test_sql_metacharacters_in_label_values_are_stored_verbatim(sink):
+    url, dsn, _ = sink
+    nasty = "x'); DROP TABLE samples; --\"\\"
+    labels = sorted([("__name__", "DCGM_FI_DEV_GPU_TEMP"), ("UUID", nasty), ("job", "gpuhealth")])
+    assert requests.post(url, data=v1_body([(labels, [(NOW_MS, 1.0)])]), headers=V1_HEADERS,
+                         timeout=10).status_code == 204
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT uuid FROM series").fetchone()[0] == nasty
+        assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 1
+
+
+def test_unavailable_database_answers_503_with_retry_after():
+    server, _ = serve(Writer("postgresql://nobody:s3cretpw@127.0.0.1:1/none"), "127.0.0.1:0")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = requests.post(server.url + "/api/v1/write", data=v1_body([_series()]), headers=V1_HEADERS, timeout=20)
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+        assert "s3cretpw" not in r.text
+    finally:
+        server.shutdown()
+
+
+def test_redact_hides_passwords():
+    assert "s3cret" not in redact("postgresql://u:s3cret@h:5432/db failed")
+    assert "s3cret" not in redact("host=h password=s3cret dbname=x")
+    assert "s3cret" not in redact("connection to server failed: s3cret", "postgresql://u:s3cret@h/db")
+
+
+label_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+                     max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.dictionaries(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,10}", fullmatch=True),
+                                          label_text, min_size=0, max_size=5),
+                          st.lists(st.tuples(st.integers(0, 2**52), st.floats(allow_nan=False)), max_size=5)),
+                max_size=8),
+       st.sampled_from([1, 2]))
+def test_decoder_round_trips_what_a_sender_encodes(series, version):
+    built = [(sorted([("__name__", "m"), *labels.items()]), samples) for labels, samples in series]
+    body = (v1_body if version == 1 else v2_body)(built)
+    batch = decode(decompress(body, "snappy", Limits()), version, Limits())
+    assert [list(s) for s in batch.series] == [labels for labels, _ in built]
+    assert batch.samples == [samples for _, samples in built]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_decoder_never_crashes_on_garbage(data):
+    for version in (1, 2):
+        try:
+            decode(decompress(bytes(cramjam.snappy.compress_raw(data)), "snappy", Limits()), version, Limits())
+        except RequestError as exc:
+            assert exc.status in (400, 413)
+
+
+def test_content_type_negotiation():
+    assert protocol_version("application/x-protobuf") == 1
+    assert protocol_version("application/x-protobuf;proto=prometheus.WriteRequest") == 1
+    assert protocol_version("application/x-protobuf; proto=io.prometheus.write.v2.Request") == 2
+    with pytest.raises(RequestError) as info:
+        protocol_version("text/plain")
+    assert info.value.status == 415
+
+
+@pytest.mark.integration
+def test_migrate_is_idempotent_and_records_its_version(postgres):
+    v1 = migrate(postgres)
+    assert migrate(postgres) == v1 >= 4
+    with psycopg.connect(postgres) as conn:
+        rows = conn.execute("SELECT version, edition FROM schema_migrations ORDER BY version").fetchall()
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert [r[0] for r in rows] == [1, 2, 3, 4] and rows[0][1] == "apache"
+    assert {"series", "samples", "samples_1m", "samples_5m", "samples_1h", "gpu_assets", "gpu_failures",
+            "failure_predictions", "recommendations", "model_versions"} <= tables
+
+
+@pytest.mark.integration
+def test_licensed_edition_sql_parses_and_fails_only_on_the_license(postgres):
+    migrate(postgres)
+    sql = (SQL_DIR / "editions" / "timescale" / "002_rollups.sql").read_text()
+    statements = [s for s in sql.split(";\n") if s.strip() and not s.strip().startswith("--")]
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        for stmt in statements:
+            if "rollup_state" in stmt:
+                continue
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute("BEGIN")
+                try:
+                    conn.execute(stmt.replace("IF NOT EXISTS samples_", "IF NOT EXISTS parse_check_"))
+                finally:
+                    conn.execute("ROLLBACK")
+            err = info.value
+            assert err.sqlstate != "42601", f"syntax error in licensed SQL: {stmt[:80]}"
+            assert "license" in str(err).lower() or err.sqlstate == "0A000", str(err)
+
+
+@pytest.mark.integration
+def test_rollups_and_retention_on_the_apache_edition(postgres):
+    migrate(postgres)
+    writer = Writer(postgres)
+    now = datetime(2026, 11, 20, 12, 0, 30, tzinfo=UTC)
+    base = int((now - timedelta(minutes=3)).timestamp() * 1000)
+    old = int((now - timedelta(days=45)).timestamp() * 1000)
+    labels, _ = _series()
+    from gpuhealth.sink.decode import Batch
+    batch = Batch(version=1, series=[tuple(labels)],
+                  samples=[[(base + 15000 * i, float(i)) for i in range(8)] + [(old, 99.0)]])
+    assert writer.write(batch) == 9
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        refresh_rollups(conn, now=now)
+        rows = conn.execute("SELECT bucket, min, max, avg, last, count FROM samples_1m ORDER BY bucket").fetchall()
+        minute = [r for r in rows if r[0] >= now - timedelta(minutes=5)]
+        # samples every 15 s from 11:57:30 to 11:59:15; the 12:00 minute is not complete and is left out
+        assert [r[5] for r in minute] == [2, 4, 2]
+        assert minute[1][1:5] == (2.0, 5.0, 3.5, 5.0)
+        # refreshing again is idempotent
+        refresh_rollups(conn, now=now)
+        assert conn.execute("SELECT sum(count) FROM samples_1m").fetchone()[0] == 9
+        set_retention(conn, {"samples": timedelta(days=30)})
+        dropped = apply_retention(conn)
+        assert dropped["samples"] >= 1
+        assert conn.execute("SELECT count(*) FROM samples WHERE value = 99").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM samples_1m WHERE max = 99").fetchone()[0] == 1  # rollup kept
