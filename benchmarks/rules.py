@@ -1,0 +1,187 @@
+"""Rule evaluation time per group, as Prometheus reports it, for 1,024 and 10,240 simulated GPUs.
+
+A real Prometheus (gpuhealth.stack) scrapes a tiny HTTP server every 15 s. The server serves a
+pre-rendered exposition: the exporter's own Renderer over one snapshot of a simulated fleet of N
+GPUs (every collector on), split into shards of 512 GPUs, one scrape target each, as a fleet of
+nodes would be. The generated recording and alert rules are loaded, every group at the 15 s
+evaluation interval (the anomaly, trend and fleet groups normally run every 1 m or 5 m; what one
+evaluation costs does not depend on how often it runs). After a few evaluations with every GPU
+present, ``/api/v1/rules`` is read: ``evaluationTime`` per group, the median and the largest seen.
+
+Baseline, in the same Prometheus and the same run: a group with one recording rule that touches
+every GPU once (``max by (UUID) (DCGM_FI_DEV_GPU_TEMP)``), the floor of any per-GPU rule.
+
+Targets: every group <= 1 s per evaluation at 10,240 GPUs; <= 40 recorded series per GPU.
+
+Caveat: the Prometheus is fresh, so ``offset 1d`` finds nothing and ``[1d]`` ranges hold minutes,
+not a day: the terms that compare against a day ago are absent and range functions read fewer
+samples than in steady state. The figures are a lower bound for those groups.
+
+    .venv/bin/python benchmarks/rules.py [--sizes 1024,10240] [--evaluations 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+import yaml
+from tqdm import tqdm
+
+from gpuhealth import stack
+from gpuhealth.exporter.backends.sim import SimBackend
+from gpuhealth.exporter.collectors import COLLECTORS
+from gpuhealth.exporter.exposition import TEXT, Renderer
+from gpuhealth.exporter.reading import Reading
+
+ROOT = Path(__file__).resolve().parents[1]
+RULE_FILES = (ROOT / "recording_rules" / "gpuhealth.yml", ROOT / "alert_rules" / "gpuhealth.yml")
+SHARD = 512
+INTERVAL = "15s"
+BASELINE_GROUP = "baseline.rules"
+RECORDED = '{__name__=~"(gpu|fleet|model|datacenter|rack):.+"}'
+
+
+def shard_expositions(gpus: int, seed: int = 1) -> list[bytes]:
+    """The exporter's text exposition of a simulated fleet, one body per shard of SHARD GPUs."""
+    backend = SimBackend(gpus=gpus, seed=seed)
+    enabled = set(COLLECTORS)
+    reading = backend.read(enabled)
+    idents = backend.fleet.identities
+    bodies = []
+    for lo in range(0, gpus, SHARD):
+        hi = min(lo + SHARD, gpus)
+        part = Reading(timestamp=reading.timestamp, identities=idents[lo:hi],
+                       values={k: v[lo:hi] for k, v in reading.values.items()}, up=reading.up[lo:hi],
+                       xid_counts={c: a[lo:hi] for c, a in reading.xid_counts.items()},
+                       collector_ok=reading.collector_ok, collector_seconds=reading.collector_seconds)
+        text, _om = Renderer(idents[lo:hi], "sim").render(part, enabled)
+        bodies.append(text)
+    return bodies
+
+
+def serve_bodies(bodies: list[bytes]) -> ThreadingHTTPServer:
+    """A loopback HTTP server answering /metrics/<i> with body i."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                body = bodies[int(self.path.rsplit("/", 1)[1])]
+            except (ValueError, IndexError):
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", TEXT)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def rule_files(workdir: Path) -> list[Path]:
+    """Copies of the generated rule files with every group at the global interval, plus the baseline."""
+    out = []
+    for src in RULE_FILES:
+        doc = yaml.safe_load(src.read_text())
+        for group in doc["groups"]:
+            group.pop("interval", None)
+        dst = workdir / src.parent.name / src.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(yaml.safe_dump(doc, sort_keys=False))
+        out.append(dst)
+    base = workdir / "baseline.yml"
+    base.write_text(yaml.safe_dump({"groups": [{"name": BASELINE_GROUP, "rules": [
+        {"record": "baseline:gpu_temp:max", "expr": "max by (UUID) (DCGM_FI_DEV_GPU_TEMP)"}]}]}))
+    return [*out, base]
+
+
+def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 170.0) -> dict:
+    """Start Prometheus over a fleet of ``gpus`` and collect evaluation times per group."""
+    t0 = time.monotonic()
+    bodies = shard_expositions(gpus)
+    server = serve_bodies(bodies)
+    addr = f"127.0.0.1:{server.server_address[1]}"
+    targets = [{"targets": [addr], "labels": {"__metrics_path__": f"/metrics/{i}", "instance": f"node-shard-{i}"}}
+               for i in range(len(bodies))]
+    prom = stack.Prometheus(workdir=workdir / "prometheus", scrape_interval=INTERVAL, evaluation_interval=INTERVAL,
+                            rule_files=rule_files(workdir),
+                            scrape_configs=[{"job_name": "gpuhealth", "scrape_timeout": "14s",
+                                             "static_configs": targets}])
+    samples: dict[str, list[float]] = {}
+    try:
+        prom.start()
+        prom.wait_for(f"count(DCGM_FI_DEV_GPU_TEMP) >= {gpus}", timeout=90)
+        seen: dict[str, float] = {}
+        deadline = t0 + budget_s
+        bar = tqdm(total=evaluations, desc=f"{gpus} GPUs: evaluations", disable=not sys.stderr.isatty())
+        while time.monotonic() < deadline:
+            groups = requests.get(f"{prom.url}/api/v1/rules", timeout=30).json()["data"]["groups"]
+            for g in groups:
+                last = g.get("lastEvaluation", "")
+                if last and seen.get(g["name"]) != last and not last.startswith("0001"):
+                    if g["name"] in seen:  # skip the first one seen: it may predate the first full scrape
+                        samples.setdefault(g["name"], []).append(float(g["evaluationTime"]))
+                    seen[g["name"]] = last
+            done = min((len(samples.get(g["name"], [])) for g in groups), default=0)
+            bar.n = min(done, evaluations)
+            bar.refresh()
+            if done >= evaluations:
+                break
+            time.sleep(2)
+        bar.close()
+        recorded = prom.query(f"count({RECORDED})")
+        scrape = prom.query('sum(scrape_duration_seconds{job="gpuhealth"})')
+        series = prom.query('sum(scrape_samples_scraped{job="gpuhealth"})')
+    finally:
+        prom.stop()
+        server.shutdown()
+    return {"gpus": gpus, "samples": samples, "recorded": float(recorded[0]["value"][1]) if recorded else 0.0,
+            "scrape_s": float(scrape[0]["value"][1]) if scrape else float("nan"),
+            "scraped": float(series[0]["value"][1]) if series else float("nan"),
+            "wall_s": time.monotonic() - t0}
+
+
+def report(result: dict) -> None:
+    """Print one size's figures."""
+    n = result["gpus"]
+    s = result["samples"]
+    base = statistics.median(s[BASELINE_GROUP]) if s.get(BASELINE_GROUP) else float("nan")
+    print(f"\n{n} GPUs: {result['scraped']:.0f} samples per scrape over {-(-n // SHARD)} targets, "
+          f"scrape time summed {result['scrape_s']:.2f} s, run {result['wall_s']:.0f} s")
+    print(f"{'group':32} {'evals':>5} {'median s':>9} {'max s':>8} {'x baseline':>10} {'max / 1 s target':>16}")
+    for name in sorted(s, key=lambda g: (g == BASELINE_GROUP, g)):
+        med, top = statistics.median(s[name]), max(s[name])
+        print(f"{name:32} {len(s[name]):5d} {med:9.4f} {top:8.4f} {med / base:10.1f} {top / 1.0:16.3f}")
+    per_gpu = result["recorded"] / n
+    print(f"recorded series: {result['recorded']:.0f} = {per_gpu:.1f} per GPU (target <= 40: {per_gpu / 40:.2f} of it)")
+
+
+def main() -> None:
+    """Run each size and print its figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1024,10240", help="comma-separated fleet sizes")
+    ap.add_argument("--evaluations", type=int, default=3, help="evaluations of every group to wait for")
+    args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()}")
+    for n in (int(x) for x in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="gpuhealth-bench-rules-") as tmp:
+            report(measure(n, args.evaluations, Path(tmp)))
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
