@@ -185,11 +185,12 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
     page_cut = np.minimum(pricing.retired_page_haircut * x.pages, pricing.retired_page_haircut_max)
     row_cut = np.minimum(x.rows / pricing.row_remap_budget, 1.0) * pricing.row_remap_haircut_at_budget
     health = (1.0 - page_cut) * (1.0 - row_cut)
+    used = pricing.used_condition_factor
     cond_factor = np.array([m.condition_factor for m in x.modes])
     condition = 1.0 - x.p30 * (1.0 - cond_factor)
     share_now = x.value_share(x.age)
-    market = np.maximum(x.new_price * share_now * health * condition, x.salvage)
-    mv_end = np.maximum(x.new_price * x.value_share(x.age + horizon) * health, x.salvage)
+    market = np.maximum(x.new_price * share_now * used * health * condition, x.salvage)
+    mv_end = np.maximum(x.new_price * x.value_share(x.age + horizon) * used * health, x.salvage)
 
     disc_mid = (1.0 + pricing.discount_rate) ** -(0.5 * (t[1:] + t[:-1]))
     opex_pv = pricing.opex_per_year * float((disc_mid * np.diff(t)).sum())
@@ -205,8 +206,10 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
     success = np.where(in_warranty, rma.success_rate, [m.success_rate for m in x.modes])
     downtime = np.where(in_warranty, rma.downtime_days, [m.downtime_days for m in x.modes]) / DAYS_PER_YEAR
     downtime = np.minimum(downtime, horizon)
-    mv_end_repaired = np.where(in_warranty, np.maximum(x.new_price * x.value_share(x.age + horizon), x.salvage),
-                               mv_end)
+    mv_end_repaired = np.where(
+        in_warranty,
+        np.maximum(x.new_price * x.value_share(x.age + horizon) * used, x.salvage),
+        mv_end)
     repaired = _operate(x, pricing, t, np.zeros_like(acute), downtime, mv_end_repaired)
     repair = (-cost - opex_pv + success * repaired
               + (1.0 - success) * (1.0 + pricing.discount_rate) ** -downtime * x.salvage)
@@ -278,7 +281,7 @@ def _drivers(c: _DriverContext) -> list[str]:
     earn = (f"rental ${c.rent:.2f}/h at {c.u:.0%} utilization vs energy ${c.energy_h:.3f}/h ({c.watts:.0f} W)"
             if c.rent * c.u > c.energy_h else
             f"rental ${c.rent:.2f}/h at {c.u:.0%} utilization does not pay its energy ${c.energy_h:.3f}/h")
-    value = (f"age {c.age:.1f} y: market value ${c.market:,.0f} ({c.share:.0%} of new"
+    value = (f"age {c.age:.1f} y: market value ${c.market:,.0f} (used, {c.share:.0%} of new by age"
              + (f", -{c.haircut:.0%} for its condition)" if c.haircut >= 0.005 else ")"))
     wear = (f"{c.pages:g} retired pages, {c.rows:g} remapped rows" if c.pages or c.rows else None)
     lead = (f"{c.action} beats keep by ${c.gain:,.0f}" if c.action != "keep" else

@@ -70,6 +70,7 @@ class Pricing:
     unplanned_failure_cost: float
     transaction_cost_fraction: float
     transaction_cost_dollars: float
+    used_condition_factor: float
     decommission_cost_dollars: float
     margin_dollars: float
     margin_fraction: float
@@ -188,6 +189,7 @@ def parse_pricing(data: Any, source: str = "<pricing>") -> Pricing:
         unplanned_failure_cost=r.number(d, "unplanned_failure_cost", "", default=0.0),
         transaction_cost_fraction=r.number(sale, "transaction_cost_fraction", "sale", 0.0, 1.0),
         transaction_cost_dollars=r.number(sale, "transaction_cost_dollars", "sale", default=0.0),
+        used_condition_factor=r.number(sale, "used_condition_factor", "sale", 0.0, 1.0, default=1.0),
         decommission_cost_dollars=r.number(d, "decommission_cost_dollars", "", default=0.0),
         margin_dollars=r.number(decision, "margin_dollars", "decision", default=0.0),
         margin_fraction=r.number(decision, "margin_fraction", "decision", 0.0, 1.0, default=0.0),
