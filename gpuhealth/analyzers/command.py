@@ -1,0 +1,180 @@
+"""`gpuhealth analyze` and `gpuhealth model train|list`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+
+def _time(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise click.BadParameter(f"expected RFC 3339 or Unix seconds, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise click.BadParameter(f"expected a duration like 60s or 5m, got {text!r}") from None
+
+
+@click.command()
+@click.option("--prometheus", "url", required=True, help="Prometheus-compatible API (Prometheus, Thanos, Mimir, "
+              "VictoriaMetrics).")
+@click.option("--header", "headers", multiple=True, help="Extra HTTP header for queries, 'Name: value' (auth, tenant).")
+@click.option("--db", "dsn", default=None, envvar="GPUHEALTH_DB", help="Write verdicts into TimescaleDB.")
+@click.option("--inventory", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Asset inventory file (CSV or YAML) when no database holds gpu_assets.")
+@click.option("--pricing", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Pricing config (default: the packaged one).")
+@click.option("--models", "models_dir", type=click.Path(path_type=Path), default=None,
+              help="A model version folder (default: the packaged models).")
+@click.option("--primary", default=None, help="Model whose verdict drives RUL and economics (default xgboost).")
+@click.option("--interval", default="60s", show_default=True)
+@click.option("--web.listen-address", "listen", default=":9496", show_default=True)
+@click.option("--web.config.file", "web_config_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--once", is_flag=True, help="Run one cycle and exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the verdicts as JSON.")
+@click.option("--at", default=None, help="Evaluate as of this moment (RFC 3339 or Unix seconds).")
+def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str | None, pricing: str | None,
+            models_dir: Path | None, primary: str | None, interval: str, listen: str, web_config_file: str | None,
+            once: bool, as_json: bool, at: str | None) -> None:
+    """Predict failures, find anomalies and trends, value each GPU; serve it all as Prometheus gauges."""
+    from gpuhealth.analyzers.collector import VerdictCollector
+    from gpuhealth.analyzers.cycle import Analyzer
+    from gpuhealth.analyzers.models import ModelError
+    from gpuhealth.analyzers.promql import PromClient, PromQLError
+    from gpuhealth.analyzers.registry import DEFAULT, load_version
+    from gpuhealth.analyzers.service import AnalyzerService, serve
+    from gpuhealth.web import WebConfigError, load_web_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        models = load_version(models_dir or DEFAULT)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    hdrs = {}
+    for h in headers:
+        name, sep, value = h.partition(":")
+        if not sep:
+            raise click.BadParameter(f"--header: expected 'Name: value', got {h!r}")
+        hdrs[name.strip()] = value.strip()
+    assets, price = {}, None
+    try:
+        from gpuhealth.analyzers.assets import load_inventory
+        from gpuhealth.analyzers.pricing import load_pricing
+
+        price = load_pricing(pricing)
+        if inventory or dsn:
+            assets = load_inventory(dsn=None if inventory else dsn, path=inventory)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        analyzer = Analyzer(PromClient(url, hdrs), models, primary, assets, price, dsn)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if once:
+        try:
+            result = analyzer.run(_time(at))
+        except PromQLError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if as_json:
+            click.echo(json.dumps(result.as_json(), indent=1))
+        else:
+            judged = [v for v in result.verdicts if v.status == "judged"]
+            click.echo(f"{len(judged)} GPUs judged, {len(result.verdicts) - len(judged)} unknown, "
+                       f"{result.queries} queries, {result.duration_seconds:.2f} s")
+        return
+    try:
+        web_config = load_web_config(web_config_file)
+    except WebConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    collector = VerdictCollector(assets)
+    service = AnalyzerService(analyzer, _seconds(interval), collector)
+    service.start()
+    server = serve(collector, listen, web_config)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    logging.getLogger("gpuhealth.analyzers").info("analyzing %s every %s; serving %s/metrics", url, interval,
+                                                  server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+
+
+@click.group()
+def model() -> None:
+    """Train and list failure-prediction models."""
+
+
+@model.command()
+@click.option("--source", type=click.Choice(["sim", "timescaledb"]), default="sim", show_default=True)
+@click.option("--gpus", default=192, show_default=True, help="Simulated GPUs (--source sim).")
+@click.option("--days", default=28.0, show_default=True, help="Simulated days (--source sim).")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--hazard-scale", default=40.0, show_default=True, help="Accelerated-life factor (--source sim).")
+@click.option("--db", "dsn", default=None, envvar="GPUHEALTH_DB",
+              help="Training data (--source timescaledb) and the model_versions table.")
+@click.option("--registry", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True)
+@click.option("--kinds", default="heuristic,survival,xgboost", show_default=True)
+def train(source: str, gpus: int, days: float, seed: int, hazard_scale: float, dsn: str | None, registry: Path,
+          kinds: str) -> None:
+    """Train the models on labelled history, report held-out metrics and save a version."""
+    from gpuhealth.analyzers.registry import save_version
+    from gpuhealth.analyzers.training import sim_dataset, timescaledb_dataset, train_and_evaluate
+
+    if source == "sim":
+        ds = sim_dataset(gpus, days, seed, hazard_scale)
+        trained_on = f"sim gpus={gpus} days={days} seed={seed} hazard_scale={hazard_scale}"
+    else:
+        if not dsn:
+            raise click.UsageError("--source timescaledb needs --db")
+        ds = timescaledb_dataset(dsn)
+        trained_on = "timescaledb"
+    if ds.y["7d"].sum() == 0:
+        raise click.ClickException("the training data holds no failure within 7 days: nothing to learn from")
+    results = train_and_evaluate(ds, tuple(k.strip() for k in kinds.split(",")), seed)
+    for kind, (_m, metrics) in results.items():
+        for subset in ("all", "precursor_only"):
+            x = metrics[subset]
+            click.echo(f"{kind:10s} {subset:15s} PR-AUC(7d)={x['pr_auc_7d']:.3f} "
+                       f"recall@P0.8={x['recall_at_precision_0.8']:.3f} P@0.5={x['precision_at_0.5']:.3f} "
+                       f"R@0.5={x['recall_at_0.5']:.3f} median lead={x['median_lead_days']:.1f} d "
+                       f"({x['positives']} positive rows of {x['rows']})")
+    path = save_version(registry, {k: m for k, (m, _x) in results.items()}, trained_on, dsn)
+    click.echo(f"saved {path}")
+
+
+@model.command("list")
+@click.option("--registry", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True)
+def list_models(registry: Path) -> None:
+    """The model versions in a registry, newest first, with their held-out PR-AUC."""
+    from gpuhealth.analyzers.registry import DEFAULT, list_versions
+
+    rows = list_versions(registry) + [dict(v, version=f"{v['version']} (packaged default)")
+                                      for v in list_versions(DEFAULT.parent)]
+    if not rows:
+        click.echo(f"no models in {registry}", err=True)
+        sys.exit(1)
+    for v in rows:
+        aucs = ", ".join(f"{k} {m['precursor_only']['pr_auc_7d']:.2f}" for k, m in v["metrics"].items())
+        click.echo(f"{v['version']}  trained on {v['trained_on']}  PR-AUC(7d, precursor failures): {aucs}")

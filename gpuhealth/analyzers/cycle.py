@@ -1,0 +1,217 @@
+"""One analysis cycle: PromQL -> features -> models -> anomalies and trends -> economics -> verdicts.
+
+The cycle asks a small fixed number of fleet-wide queries (one per feature, three range queries for
+the anomaly baselines, one for the GPU models), never one per GPU. A GPU that reports too little to
+be judged is *unknown*, never healthy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from gpuhealth.analyzers import anomalies
+from gpuhealth.analyzers.features import SELECTOR, FeatureFrame, online
+from gpuhealth.analyzers.models import Prediction
+from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.catalog import Asset
+
+log = logging.getLogger("gpuhealth.analyzers")
+
+# the failure mode a GPU's top factor points at, for economics (repair cost and success by mode)
+FACTOR_MODE = {
+    "sbe_1d": "memory", "sbe_7d": "memory", "sbe_accel": "memory", "corr_remaps_7d": "memory",
+    "unc_remaps": "memory", "dbe_7d": "memory", "remap_failure": "memory", "retired_dbe": "memory",
+    "thermal_r_1d": "thermal", "thermal_r_trend": "thermal", "thermal_violation_frac": "thermal",
+    "power_violation_frac": "power", "power_peak_ratio": "power", "brake_1d": "power",
+    "pcie_replay_1d": "interconnect", "pcie_replay_7d": "interconnect", "nvlink_errors_1d": "interconnect",
+    "downtrained": "interconnect", "xid_critical_7d": None, "xid_warning_7d": None,
+}
+
+
+@dataclass
+class Verdict:
+    """What the analyzer says of one GPU."""
+
+    uuid: str
+    status: str  # "judged" or "unknown"
+    model_name: str = ""
+    probability: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> horizon -> p
+    remaining_useful_life_days: float = float("nan")
+    anomaly: dict[str, float] = field(default_factory=dict)  # signal -> score
+    trends: dict[str, float] = field(default_factory=dict)  # signal -> change per day
+    factors: list[tuple[str, float]] = field(default_factory=list)
+    valuation: object | None = None  # economics.Valuation when economics ran
+
+    def as_json(self, primary: str) -> dict:
+        """The verdict in `analyze --json` form."""
+        p = self.probability.get(primary, {})
+
+        def num(v: float | None) -> float | None:
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
+
+        out = {"uuid": self.uuid, "status": self.status, "model": self.model_name,
+               "failure_probability_7d": num(p.get("7d")), "failure_probability_30d": num(p.get("30d")),
+               "remaining_useful_life_days": num(self.remaining_useful_life_days),
+               "anomaly_score": num(max(self.anomaly.values())) if self.anomaly else None,
+               "anomalies": {k: num(v) for k, v in self.anomaly.items()},
+               "trends_per_day": {k: num(v) for k, v in self.trends.items()},
+               "factors": [{"factor": n, "weight": num(w)} for n, w in self.factors],
+               "models": {m: {h: num(v) for h, v in hp.items()} for m, hp in self.probability.items()}}
+        if self.valuation is not None:
+            v = self.valuation
+            out.update({"market_value_dollars": num(v.market_value_dollars),
+                        "npv_dollars": {a: num(x) for a, x in v.npv_dollars.items()},
+                        "recommended_action": v.recommended_action, "drivers": list(v.drivers)})
+        return out
+
+
+@dataclass
+class CycleResult:
+    """A finished cycle."""
+
+    at: float
+    finished: float
+    duration_seconds: float
+    verdicts: list[Verdict]
+    primary: str
+    queries: int
+    frame: FeatureFrame | None = None
+
+    def as_json(self) -> dict:
+        """The whole cycle as `analyze --once --json` prints it."""
+        return {"generated_at": datetime.fromtimestamp(self.at, UTC).isoformat().replace("+00:00", "Z"),
+                "model": self.primary, "cycle_seconds": round(self.duration_seconds, 3),
+                "gpus": [v.as_json(self.primary) for v in self.verdicts]}
+
+
+def remaining_life_days(p30: np.ndarray) -> np.ndarray:
+    """Median remaining life under a constant hazard fitted to the 30-day probability (capped at 10 years)."""
+    with np.errstate(divide="ignore"):
+        rate = -np.log(np.clip(1.0 - p30, 1e-12, 1.0)) / 30.0
+        return np.minimum(np.where(rate > 0, math.log(2) / rate, 3650.0), 3650.0)
+
+
+def trends_per_day(frame: FeatureFrame) -> dict[str, np.ndarray]:
+    """Slopes per day from the feature windows (last day against the week)."""
+    c = frame.columns
+    with np.errstate(invalid="ignore"):
+        return {"thermal_resistance": c["thermal_r_trend"] / 3.5,
+                "sbe_rate": (c["sbe_1d"] - c["sbe_7d"] / 7.0) / 3.5,
+                "correctable_remaps": c["corr_remaps_7d"] / 7.0,
+                "pcie_replays": (c["pcie_replay_1d"] - c["pcie_replay_7d"] / 7.0) / 3.5}
+
+
+class Analyzer:
+    """Runs cycles against one Prometheus-compatible API with a set of loaded models."""
+
+    def __init__(self, client: PromClient, models: dict[str, object], primary: str | None = None,
+                 inventory: dict[str, Asset] | None = None, pricing=None, dsn: str | None = None,
+                 selector: str = SELECTOR) -> None:
+        if not models:
+            raise ValueError("models: at least one model is needed")
+        self.client = client
+        self.models = models
+        self.primary = primary or ("xgboost" if "xgboost" in models else next(iter(models)))
+        if self.primary not in models:
+            raise ValueError(f"primary model {self.primary!r} is not loaded ({sorted(models)})")
+        self.inventory = inventory or {}
+        self.pricing = pricing
+        self.dsn = dsn
+        self.selector = selector
+
+    def _ages(self, at: float) -> dict[str, float]:
+        out = {}
+        for uuid, a in self.inventory.items():
+            try:
+                bought = datetime.fromisoformat(a.purchase_date).replace(tzinfo=UTC).timestamp()
+            except ValueError:
+                continue
+            out[uuid] = (at - bought) / 86400.0
+        return out
+
+    def run(self, at: float | None = None) -> CycleResult:
+        """One cycle as of ``at`` (default now)."""
+        t0 = time.monotonic()
+        q0 = self.client.queries
+        at = time.time() if at is None else at
+        frame = online(self.client, at, self._ages(at), self.selector)
+        names = self.client.instant(f"max by (UUID, modelName) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{self.selector}}}"
+                                    "[1d]))", at)
+        model_of = {lab["UUID"]: lab.get("modelName", "") for lab, _ in names if "UUID" in lab}
+        judged = frame.reporting()
+        x = frame.matrix()
+        predictions: dict[str, Prediction] = {name: m.predict(x) for name, m in self.models.items()} if len(x) else {}
+        anomaly = anomalies.scores(self.client, at, self.selector, model_of)
+        trends = trends_per_day(frame)
+        primary = predictions.get(self.primary)
+        rul = remaining_life_days(primary.probability["30d"]) if primary else np.array([])
+        verdicts = []
+        for i, uuid in enumerate(frame.uuids):
+            v = Verdict(uuid=uuid, status="judged" if judged[i] else "unknown", model_name=model_of.get(uuid, ""))
+            if judged[i]:
+                v.probability = {name: {h: float(p.probability[h][i]) for h in p.probability}
+                                 for name, p in predictions.items()}
+                v.remaining_useful_life_days = float(rul[i])
+                v.factors = primary.factors[i]
+                v.anomaly = anomaly.get(uuid, {})
+                v.trends = {k: float(arr[i]) for k, arr in trends.items() if not math.isnan(arr[i])}
+            verdicts.append(v)
+        for uuid in sorted(set(self.inventory) - set(frame.uuids)):
+            verdicts.append(Verdict(uuid=uuid, status="unknown", model_name=self.inventory[uuid].model))
+        if self.pricing is not None:
+            self._value(verdicts, frame)
+        result = CycleResult(at=at, finished=time.time(), duration_seconds=time.monotonic() - t0, verdicts=verdicts,
+                             primary=self.primary, queries=self.client.queries - q0, frame=frame)
+        if self.dsn:
+            self._store(result)
+        return result
+
+    def _value(self, verdicts: list[Verdict], frame: FeatureFrame) -> None:
+        from gpuhealth.analyzers.economics import GpuEconInput, value_fleet
+
+        index = {u: i for i, u in enumerate(frame.uuids)}
+        c = frame.columns
+        inputs, owners = [], []
+        for v in verdicts:
+            if v.status != "judged":
+                continue
+            i = index[v.uuid]
+            p = v.probability[self.primary]
+            mode = next((FACTOR_MODE.get(n) for n, _ in v.factors if FACTOR_MODE.get(n)), None)
+            asset = self.inventory.get(v.uuid)
+            age = c["age_days"][i]
+            inputs.append(GpuEconInput(
+                uuid=v.uuid, model=v.model_name or (asset.model if asset else ""),
+                age_days=float(age) if not math.isnan(age) else 365.0,
+                utilization=float(np.nan_to_num(c["util_1d"][i]) / 100.0),
+                power_watts=float(np.nan_to_num(c["power_1d"][i])), failure_probability_7d=p["7d"],
+                failure_probability_30d=p["30d"], failure_mode=mode if p["30d"] >= 0.2 else None,
+                retired_pages=float(np.nan_to_num(c["retired_dbe"][i])),
+                remapped_rows=float(np.nan_to_num(c["unc_remaps"][i]) + np.nan_to_num(c["corr_remaps_7d"][i]))))
+            owners.append(v)
+        for v, valuation in zip(owners, value_fleet(inputs, self.pricing), strict=True):
+            v.valuation = valuation
+
+    def _store(self, result: CycleResult) -> None:
+        import psycopg
+
+        at = datetime.fromtimestamp(result.at, UTC)
+        rows = [(at, v.uuid, h, model, p, v.remaining_useful_life_days if model == result.primary else None,
+                 json.dumps([{"factor": n, "weight": w} for n, w in v.factors]))
+                for v in result.verdicts if v.status == "judged"
+                for model, hp in v.probability.items() for h, p in hp.items()]
+        with psycopg.connect(self.dsn) as conn, conn.cursor() as cur:
+            cur.executemany("INSERT INTO failure_predictions (time, uuid, horizon, model, probability, "
+                            "remaining_useful_life_days, factors) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)", rows)
+        valuations = [v.valuation for v in result.verdicts if v.valuation is not None]
+        if valuations:
+            from gpuhealth.analyzers.assets import write_recommendations
+
+            write_recommendations(self.dsn, valuations, at)

@@ -1,0 +1,194 @@
+"""Features, defined once: each is a PromQL query over all GPUs (online) and SQL over the sink's
+rollups (offline, for training on stored history), so that both paths compute the same thing.
+
+A feature is a kind (last value, growth over a window, average, maximum or minimum) of one raw
+exporter family, optionally restricted by label values. Only raw families are used (ours or
+dcgm-exporter's); a family that is absent (dcgm-exporter leaves ECC and violations off by default)
+gives NaN for every GPU, which the models treat as missing, never as healthy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from gpuhealth.analyzers.promql import PromClient
+
+SECONDS = {"m": 60, "h": 3600, "d": 86400}
+SELECTOR = 'job=~"gpuhealth|dcgm-exporter"'
+
+
+def seconds(window: str) -> int:
+    """A duration such as 1d or 10m in seconds."""
+    return int(window[:-1]) * SECONDS[window[-1]]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One per-GPU feature: ``kind`` of ``metric`` over ``window``, aggregated per UUID by ``agg``."""
+
+    name: str
+    kind: str  # last | delta | avg | max | min
+    metric: str
+    window: str = "10m"
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    agg: str = "max"  # how series of one GPU combine: max or sum
+    help: str = ""
+
+    def selector(self, base: str = SELECTOR) -> str:
+        """The metric's PromQL selector."""
+        extra = "".join(f', {k}=~"{"|".join(v)}"' for k, v in self.labels.items())
+        return f"{self.metric}{{{base}{extra}}}"
+
+    def promql(self, base: str = SELECTOR) -> str:
+        """The feature over all GPUs, one value per UUID."""
+        s = self.selector(base)
+        inner = {
+            "last": f"last_over_time({s}[{self.window}])",
+            "delta": f"clamp_min({s} - {s} offset {self.window}, 0)",
+            "avg": f"avg_over_time({s}[{self.window}])",
+            "max": f"max_over_time({s}[{self.window}])",
+            "min": f"min_over_time({s}[{self.window}])",
+        }[self.kind]
+        return f"{self.agg} by (UUID) ({inner})"
+
+    def sql(self) -> tuple[str, dict]:
+        """The feature over the sink's 1-minute rollups at %(at)s, one row (uuid, value) per GPU."""
+        cond = "".join(f" AND (s.labels->>'{k}') = ANY(%(l_{k})s)" for k in self.labels)
+        params = {"metric": self.metric, "window": f"{seconds(self.window)} seconds",
+                  **{f"l_{k}": list(v) for k, v in self.labels.items()}}
+        base = ("FROM samples_1m r JOIN series s ON s.id = r.series_id "
+                f"WHERE s.metric = %(metric)s AND s.uuid IS NOT NULL{cond}")
+
+        def last_at(t: str) -> str:
+            return (f"SELECT DISTINCT ON (r.series_id) r.series_id, s.uuid, r.last AS v {base} "
+                    f"AND r.bucket + interval '1 minute' <= {t} AND r.bucket + interval '1 minute' > {t} - "
+                    f"interval '10 minutes' ORDER BY r.series_id, r.bucket DESC")
+
+        if self.kind == "last":
+            per_series = f"SELECT uuid, v FROM ({last_at('%(at)s')}) x"
+        elif self.kind == "delta":
+            per_series = (f"SELECT a.uuid, greatest(a.v - b.v, 0) AS v FROM ({last_at('%(at)s')}) a "
+                          f"JOIN ({last_at('(%(at)s - %(window)s::interval)')}) b ON a.series_id = b.series_id")
+        else:
+            window = "r.bucket >= %(at)s - %(window)s::interval AND r.bucket + interval '1 minute' <= %(at)s"
+            expr = {"avg": "sum(r.avg * r.count) / sum(r.count)", "max": "max(r.max)", "min": "min(r.min)"}[self.kind]
+            per_series = f"SELECT s.uuid, {expr} AS v {base} AND {window} GROUP BY r.series_id, s.uuid"
+        return f"SELECT uuid, {self.agg}(v) FROM ({per_series}) f GROUP BY uuid", params
+
+
+CRITICAL_XIDS = ("48", "62", "64", "74", "79", "95", "119", "120")
+WARNING_XIDS = ("61", "63", "92", "94")
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("sbe_1d", "delta", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "1d", help="correctable ECC errors in a day"),
+    Feature("sbe_7d", "delta", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "7d", help="correctable ECC errors in a week"),
+    Feature("corr_remaps_7d", "delta", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "7d", help="rows remapped in a week"),
+    Feature("unc_remaps", "last", "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", help="uncorrectable remapped rows"),
+    Feature("dbe_7d", "delta", "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", "7d", help="double-bit ECC errors in a week"),
+    Feature("remap_failure", "last", "DCGM_FI_DEV_ROW_REMAP_FAILURE", help="row remapping failed"),
+    Feature("retired_dbe", "last", "DCGM_FI_DEV_RETIRED_DBE", help="pages retired after DBEs"),
+    Feature("temp_1d", "avg", "DCGM_FI_DEV_GPU_TEMP", "1d", help="mean temperature, last day"),
+    Feature("temp_7d", "avg", "DCGM_FI_DEV_GPU_TEMP", "7d", help="mean temperature, last week"),
+    Feature("power_1d", "avg", "DCGM_FI_DEV_POWER_USAGE", "1d", help="mean power, last day"),
+    Feature("power_7d", "avg", "DCGM_FI_DEV_POWER_USAGE", "7d", help="mean power, last week"),
+    Feature("power_max_1d", "max", "DCGM_FI_DEV_POWER_USAGE", "1d", help="peak power, last day"),
+    Feature("power_limit", "last", "DCGM_FI_DEV_POWER_MGMT_LIMIT", help="power limit"),
+    Feature("util_1d", "avg", "DCGM_FI_DEV_GPU_UTIL", "1d", help="mean utilisation, last day"),
+    Feature("thermal_violation_1d", "delta", "DCGM_FI_DEV_THERMAL_VIOLATION", "1d", help="ns throttled by heat"),
+    Feature("power_violation_1d", "delta", "DCGM_FI_DEV_POWER_VIOLATION", "1d", help="ns throttled by power"),
+    Feature("pcie_replay_1d", "delta", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "1d", help="PCIe replays in a day"),
+    Feature("pcie_replay_7d", "delta", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "7d", help="PCIe replays in a week"),
+    Feature("nvlink_crc_1d", "delta", "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", "1d", help="NVLink CRC errors"),
+    Feature("nvlink_recovery_1d", "delta", "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL", "1d",
+            help="NVLink recoveries"),
+    Feature("link_width", "last", "DCGM_FI_DEV_PCIE_LINK_WIDTH", help="PCIe link width"),
+    Feature("link_width_max", "last", "DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH", help="PCIe maximum link width"),
+    Feature("xid_critical_7d", "delta", "gpuhealth_xid_errors_total", "7d", {"xid": CRITICAL_XIDS}, "sum",
+            help="critical XIDs in a week"),
+    Feature("xid_warning_7d", "delta", "gpuhealth_xid_errors_total", "7d", {"xid": WARNING_XIDS}, "sum",
+            help="warning XIDs in a week"),
+    Feature("brake_1d", "avg", "gpuhealth_clock_event_active", "1d", {"reason": ("hw_power_brake",)},
+            help="share of the day in power-brake slowdown"),
+    Feature("up_min_1h", "min", "gpuhealth_gpu_up", "1h", help="whether the GPU answered all of the last hour"),
+)
+
+# what the models see: derived from the raw features (and the asset inventory's age)
+MODEL_FEATURES: tuple[str, ...] = (
+    "sbe_1d", "sbe_7d", "sbe_accel", "corr_remaps_7d", "unc_remaps", "dbe_7d", "remap_failure", "retired_dbe",
+    "thermal_r_1d", "thermal_r_trend", "thermal_violation_frac", "power_violation_frac", "power_peak_ratio",
+    "brake_1d", "pcie_replay_1d", "pcie_replay_7d", "nvlink_errors_1d", "downtrained", "xid_critical_7d",
+    "xid_warning_7d", "util_1d", "age_days",
+)
+
+
+@dataclass
+class FeatureFrame:
+    """Features of many GPUs at one instant: rows are GPUs, columns are named features."""
+
+    at: float
+    uuids: list[str]
+    columns: dict[str, np.ndarray]
+
+    def matrix(self, names: tuple[str, ...] = MODEL_FEATURES) -> np.ndarray:
+        """The named columns as a (GPUs x features) float matrix; NaN where unknown."""
+        return np.column_stack([self.columns[n] for n in names]) if self.uuids else np.zeros((0, len(names)))
+
+    def reporting(self) -> np.ndarray:
+        """Whether each GPU reported enough to be judged (temperature and power known)."""
+        return ~np.isnan(self.columns["temp_1d"]) & ~np.isnan(self.columns["power_1d"])
+
+
+def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.ndarray]:
+    """The model features from the raw ones."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1 = (raw["temp_1d"] - 25.0) / np.maximum(raw["power_1d"], 10.0)
+        r7 = (raw["temp_7d"] - 25.0) / np.maximum(raw["power_7d"], 10.0)
+        out = dict(raw)
+        out["sbe_accel"] = raw["sbe_1d"] / np.maximum(raw["sbe_7d"] / 7.0, 1.0)
+        out["thermal_r_1d"] = r1
+        out["thermal_r_trend"] = r1 - r7
+        out["thermal_violation_frac"] = raw["thermal_violation_1d"] / 86400e9
+        out["power_violation_frac"] = raw["power_violation_1d"] / 86400e9
+        out["power_peak_ratio"] = raw["power_max_1d"] / raw["power_limit"]
+        out["nvlink_errors_1d"] = raw["nvlink_crc_1d"] + np.nan_to_num(raw["nvlink_recovery_1d"])
+        out["downtrained"] = np.where(np.isnan(raw["link_width"]), np.nan,
+                                      (raw["link_width"] < raw["link_width_max"]).astype(float))
+        out["age_days"] = age_days
+    return out
+
+
+def _to_frame(values: dict[str, dict[str, float]], at: float, ages: dict[str, float] | None) -> FeatureFrame:
+    uuids = sorted(set().union(*[set(v) for v in values.values()]))
+    raw = {name: np.array([v.get(u, np.nan) for u in uuids], dtype=float) for name, v in values.items()}
+    age = np.array([(ages or {}).get(u, np.nan) for u in uuids], dtype=float)
+    return FeatureFrame(at=at, uuids=uuids, columns=derive(raw, age))
+
+
+def online(client: PromClient, at: float | None = None, ages: dict[str, float] | None = None,
+           selector: str = SELECTOR) -> FeatureFrame:
+    """Every feature of every GPU from PromQL: one fleet-wide query per feature."""
+    at = at if at is not None else client_now()
+    values = {f.name: client.by_uuid(f.promql(selector), at) for f in FEATURES}
+    return _to_frame(values, at, ages)
+
+
+def offline(conn, at: float, ages: dict[str, float] | None = None) -> FeatureFrame:
+    """Every feature of every GPU from the sink's rollups in TimescaleDB, as of ``at``."""
+    ts = datetime.fromtimestamp(at, UTC)
+    values = {}
+    for f in FEATURES:
+        sql, params = f.sql()
+        rows = conn.execute(sql, {**params, "at": ts}).fetchall()
+        values[f.name] = {u: float(v) for u, v in rows if v is not None and not math.isnan(float(v))}
+    return _to_frame(values, at, ages)
+
+
+def client_now() -> float:
+    """Now, in Unix seconds."""
+    import time
+
+    return time.time()

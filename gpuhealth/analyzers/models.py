@@ -1,0 +1,224 @@
+"""Failure prediction: three models behind one interface.
+
+Each model maps a feature matrix (GPUs x MODEL_FEATURES, NaN = unknown) to the probability of
+failing within 7 and 30 days, and names each GPU's top contributing factors.
+- ``heuristic``: transparent, hand-set weights on error rates and trends (the baseline).
+- ``survival``: a Weibull proportional-hazards model on the same covariates, fitted by maximum
+  likelihood (scipy); P(fail within h) = 1 - exp(-(h/scale)^shape * exp(beta . x)).
+- ``xgboost``: gradient-boosted trees, one classifier per horizon; factors from SHAP contributions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from gpuhealth.analyzers.features import MODEL_FEATURES
+
+HORIZONS = {"7d": 7.0, "30d": 30.0}
+
+
+@dataclass
+class Prediction:
+    """Per-GPU probabilities by horizon and top factors (name, contribution)."""
+
+    probability: dict[str, np.ndarray]
+    factors: list[list[tuple[str, float]]]
+
+
+def _transform(x: np.ndarray) -> np.ndarray:
+    """Counts to log scale, missing to 0: the shared input of the heuristic and survival models."""
+    return np.log1p(np.clip(np.nan_to_num(x, nan=0.0), 0, None))
+
+
+# heuristic weights on log1p(feature): what an operator would write down after reading the runbooks
+HEURISTIC_WEIGHTS = {
+    "sbe_1d": 0.5, "sbe_accel": 0.6, "corr_remaps_7d": 1.2, "unc_remaps": 1.5, "dbe_7d": 1.5, "remap_failure": 10.0,
+    "retired_dbe": 1.0, "thermal_r_trend": 40.0, "thermal_violation_frac": 8.0, "power_violation_frac": 1.0,
+    "power_peak_ratio": 0.0, "brake_1d": 8.0, "pcie_replay_1d": 0.5, "nvlink_errors_1d": 0.4, "downtrained": 2.0,
+    "xid_critical_7d": 1.5, "xid_warning_7d": 0.6,
+}
+HEURISTIC_BIAS = -6.0
+
+
+def _top(contrib: np.ndarray, names: tuple[str, ...], k: int = 3) -> list[list[tuple[str, float]]]:
+    out = []
+    for row in contrib:
+        order = np.argsort(-row)[:k]
+        out.append([(names[j], float(row[j])) for j in order if row[j] > 0])
+    return out
+
+
+@dataclass
+class HeuristicModel:
+    """A transparent score: logistic of weighted log error counts and trends."""
+
+    kind: str = "heuristic"
+    features: tuple[str, ...] = MODEL_FEATURES
+    metrics: dict = field(default_factory=dict)
+
+    def predict(self, x: np.ndarray) -> Prediction:
+        """Probabilities for 7 and 30 days and the top factors."""
+        w = np.array([HEURISTIC_WEIGHTS.get(n, 0.0) for n in self.features])
+        t = _transform(x)
+        contrib = t * w
+        z = contrib.sum(axis=1) + HEURISTIC_BIAS
+        p7 = 1.0 / (1.0 + np.exp(-z))
+        p30 = 1.0 - (1.0 - p7) ** 2.5
+        return Prediction({"7d": p7, "30d": p30}, _top(contrib, self.features))
+
+    def fit(self, x: np.ndarray, y: dict[str, np.ndarray], **_) -> HeuristicModel:
+        """Nothing to fit: the weights are set by hand."""
+        return self
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics}
+
+
+@dataclass
+class SurvivalModel:
+    """Weibull proportional hazards on log-scaled covariates (landmark rows: time to failure or censoring)."""
+
+    kind: str = "survival"
+    features: tuple[str, ...] = MODEL_FEATURES
+    shape: float = 1.0
+    scale_days: float = 1000.0
+    beta: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    metrics: dict = field(default_factory=dict)
+
+    def _z(self, x: np.ndarray) -> np.ndarray:
+        return (_transform(x) - self.mean) / self.std
+
+    def fit(self, x: np.ndarray, y: dict[str, np.ndarray], duration_days: np.ndarray, event: np.ndarray,
+            l2: float = 0.05, **_) -> SurvivalModel:
+        """Maximum likelihood with a small ridge penalty."""
+        t = _transform(x)
+        self.mean = t.mean(axis=0)
+        self.std = np.where(t.std(axis=0) > 1e-9, t.std(axis=0), 1.0)
+        z = (t - self.mean) / self.std
+        d = np.maximum(duration_days, 1e-3)
+        p = z.shape[1]
+
+        def nll(theta: np.ndarray) -> float:
+            log_k, log_lam, b = theta[0], theta[1], theta[2:]
+            k, lam = np.exp(log_k), np.exp(log_lam)
+            eta = np.clip(z @ b, -30, 30)
+            cum = (d / lam) ** k * np.exp(eta)
+            log_h = np.log(k / lam) + (k - 1) * np.log(d / lam) + eta
+            return float(-(event * log_h - cum).sum() + l2 * (b @ b))
+
+        theta0 = np.concatenate([[0.0, np.log(np.median(d) * 10 + 1)], np.zeros(p)])
+        res = minimize(nll, theta0, method="L-BFGS-B")
+        self.shape, self.scale_days = float(np.exp(res.x[0])), float(np.exp(res.x[1]))
+        self.beta = res.x[2:]
+        return self
+
+    def predict(self, x: np.ndarray) -> Prediction:
+        """P(fail within h) = 1 - exp(-(h/scale)^shape exp(beta z))."""
+        z = self._z(x)
+        eta = np.clip(z @ self.beta, -30, 30)
+        probs = {h: 1.0 - np.exp(-((days / self.scale_days) ** self.shape) * np.exp(eta))
+                 for h, days in HORIZONS.items()}
+        return Prediction(probs, _top(z * self.beta, self.features))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "features": list(self.features), "shape": self.shape, "scale_days": self.scale_days,
+                "beta": self.beta.tolist(), "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "metrics": self.metrics}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SurvivalModel:
+        return cls(features=tuple(d["features"]), shape=d["shape"], scale_days=d["scale_days"],
+                   beta=np.array(d["beta"]), mean=np.array(d["mean"]), std=np.array(d["std"]),
+                   metrics=d.get("metrics", {}))
+
+
+@dataclass
+class XGBoostModel:
+    """One gradient-boosted classifier per horizon."""
+
+    kind: str = "xgboost"
+    features: tuple[str, ...] = MODEL_FEATURES
+    boosters: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def fit(self, x: np.ndarray, y: dict[str, np.ndarray], seed: int = 0, **_) -> XGBoostModel:
+        """Train both horizons."""
+        import xgboost as xgb
+
+        for h, labels in y.items():
+            pos = max(labels.sum(), 1.0)
+            dtrain = xgb.DMatrix(x, label=labels, feature_names=list(self.features))
+            # more errors never mean less risk: monotone constraints keep small fleets from overfitting
+            monotone = "(" + ",".join("0" if n == "util_1d" else "1" for n in self.features) + ")"
+            params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.1, "subsample": 0.8,
+                      "colsample_bytree": 0.8, "min_child_weight": 5, "gamma": 1.0, "eval_metric": "aucpr",
+                      "seed": seed, "monotone_constraints": monotone,
+                      "scale_pos_weight": float(min((len(labels) - pos) / pos, 20.0)), "nthread": 2}
+            self.boosters[h] = xgb.train(params, dtrain, num_boost_round=150)
+        return self
+
+    def predict(self, x: np.ndarray) -> Prediction:
+        """Probabilities per horizon; factors from the 7-day model's feature contributions."""
+        import xgboost as xgb
+
+        d = xgb.DMatrix(x, feature_names=list(self.features))
+        probs = {h: b.predict(d) for h, b in self.boosters.items()}
+        contrib = self.boosters["7d"].predict(d, pred_contribs=True)[:, :-1]
+        return Prediction(probs, _top(contrib, self.features))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics}
+
+
+MODEL_KINDS = {"heuristic": HeuristicModel, "survival": SurvivalModel, "xgboost": XGBoostModel}
+
+
+class ModelError(RuntimeError):
+    """A model file is missing or corrupt; the message names the file."""
+
+
+def save(model, directory: Path) -> Path:
+    """Write a model into directory (model.json, plus xgboost-<horizon>.ubj for xgboost)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.json").write_text(json.dumps(model.to_dict(), indent=1, sort_keys=True))
+    if isinstance(model, XGBoostModel):
+        for h, b in model.boosters.items():
+            b.save_model(str(directory / f"xgboost-{h}.ubj"))
+    return directory
+
+
+def load(directory: Path):
+    """Read a model written by save(); ModelError when missing or corrupt."""
+    path = Path(directory) / "model.json"
+    try:
+        d = json.loads(path.read_text())
+        kind = d["kind"]
+        if kind == "heuristic":
+            return HeuristicModel(features=tuple(d["features"]), metrics=d.get("metrics", {}))
+        if kind == "survival":
+            return SurvivalModel.from_dict(d)
+        if kind == "xgboost":
+            import xgboost as xgb
+
+            boosters = {}
+            for h in HORIZONS:
+                b = xgb.Booster()
+                b.load_model(str(Path(directory) / f"xgboost-{h}.ubj"))
+                boosters[h] = b
+            return XGBoostModel(features=tuple(d["features"]), boosters=boosters, metrics=d.get("metrics", {}))
+        raise ModelError(f"{path}: unknown model kind {kind!r}")
+    except FileNotFoundError as exc:
+        raise ModelError(f"{exc.filename}: model file missing (train one with `gpuhealth model train`)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: corrupt model file: {exc}") from None
+    except Exception as exc:  # xgboost raises its own XGBoostError on a corrupt booster
+        if type(exc).__name__ == "XGBoostError":
+            raise ModelError(f"{directory}: corrupt xgboost model: {str(exc).splitlines()[0]}") from None
+        raise

@@ -1,0 +1,115 @@
+"""A PromQL client for Prometheus, Thanos/Mimir-style and VictoriaMetrics query APIs.
+
+Instant and range queries with auth headers, timeouts, retries with exponential backoff on
+network errors and 5xx/429, and partial responses (Thanos ``partial_response``, VictoriaMetrics
+``isPartial``) reported as warnings rather than silently used.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import requests
+
+log = logging.getLogger("gpuhealth.analyzers")
+
+
+class PromQLError(RuntimeError):
+    """A query failed; the message names the query and the server's error."""
+
+
+@dataclass
+class PromClient:
+    """Queries one Prometheus-compatible API."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    queries: int = 0
+    errors: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update(self.headers)
+
+    def _get(self, path: str, params: dict) -> dict:
+        delay = self.backoff
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            self.queries += 1
+            try:
+                r = self.session.get(f"{self.url}{path}", params=params, timeout=self.timeout)
+                if r.status_code in (429, 502, 503, 504) or r.status_code >= 500:
+                    raise PromQLError(f"HTTP {r.status_code}: {r.text[:200]}")
+                body = r.json()
+                if body.get("status") != "success":
+                    self.errors += 1
+                    raise PromQLError(f"query {params.get('query')!r} failed: {body.get('errorType')}: "
+                                      f"{body.get('error')}")  # a bad query is not retried
+                for w in body.get("warnings", []) or []:
+                    self.warnings.append(w)
+                if body.get("isPartial") or body.get("partial"):
+                    self.warnings.append(f"partial response for {params.get('query')!r}")
+                return body["data"]
+            except (requests.RequestException, ValueError, PromQLError) as exc:
+                if isinstance(exc, PromQLError) and "failed:" in str(exc):
+                    raise
+                last = exc
+                if attempt < self.retries:
+                    time.sleep(delay)
+                    delay *= 2
+        self.errors += 1
+        raise PromQLError(f"{self.url}{path} unreachable after {self.retries + 1} tries: {last}")
+
+    def instant(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        """An instant vector as (labels, value) pairs."""
+        params: dict = {"query": expr, "partial_response": "true"}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        data = self._get("/api/v1/query", params)
+        if data.get("resultType") == "scalar":
+            return [({}, float(data["result"][1]))]
+        return [(r["metric"], float(r["value"][1])) for r in data.get("result", [])]
+
+    def by_uuid(self, expr: str, at: float | None = None) -> dict[str, float]:
+        """An instant vector keyed on its UUID label (series without one are skipped)."""
+        out = {}
+        for labels, value in self.instant(expr, at):
+            uuid = labels.get("UUID")
+            if uuid is not None and not math.isnan(value):
+                out[uuid] = value
+        return out
+
+    def range_by_uuid(self, expr: str, start: float, end: float,
+                      step: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A range query as (timestamps, {UUID: values with NaN where missing})."""
+        data = self._get("/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step})
+        times = np.arange(start, end + step / 2, step)
+        out = {}
+        for r in data.get("result", []):
+            uuid = r["metric"].get("UUID")
+            if uuid is None:
+                continue
+            series = np.full(len(times), np.nan)
+            for t, v in r["values"]:
+                i = round((float(t) - start) / step)
+                if 0 <= i < len(times):
+                    series[i] = float(v)
+            out[uuid] = series
+        return times, out
+
+    def healthy(self) -> bool:
+        """Whether the server answers a trivial query."""
+        try:
+            self.instant("vector(1)")
+            return True
+        except PromQLError:
+            return False

@@ -1,0 +1,54 @@
+"""The model registry: versioned folders of models with their metrics and feature lists."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from gpuhealth.analyzers import models as m
+
+DEFAULT = Path(str(resources.files("gpuhealth.analyzers").joinpath("models/default")))
+
+
+def save_version(registry: Path, trained: dict[str, object], trained_on: str, dsn: str | None = None) -> Path:
+    """Write each model under registry/<version>/<kind>/ with metrics.json; record it in model_versions."""
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = registry / version
+    summary = {}
+    for kind, model in trained.items():
+        m.save(model, base / kind)
+        summary[kind] = model.metrics
+    (base / "metrics.json").write_text(json.dumps({"version": version, "trained_on": trained_on,
+                                                   "features": list(next(iter(trained.values())).features),
+                                                   "metrics": summary}, indent=1, default=str))
+    if dsn:
+        import psycopg
+
+        with psycopg.connect(dsn) as conn:
+            for kind, model in trained.items():
+                conn.execute("INSERT INTO model_versions (version, kind, trained_on, metrics, features, path) "
+                             "VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s)",
+                             (f"{version}-{kind}", kind, trained_on, json.dumps(model.metrics, default=str),
+                              json.dumps(list(model.features)), str(base / kind)))
+    return base
+
+
+def load_version(path: Path) -> dict[str, object]:
+    """Every model of a version folder, by kind; ModelError when a folder is missing or corrupt."""
+    path = Path(path)
+    if not path.is_dir():
+        raise m.ModelError(f"{path}: no such model folder")
+    kinds = sorted(p.name for p in path.iterdir() if (p / "model.json").exists())
+    if not kinds:
+        raise m.ModelError(f"{path}: no model in this folder (expected <kind>/model.json)")
+    return {k: m.load(path / k) for k in kinds}
+
+
+def list_versions(registry: Path) -> list[dict]:
+    """The versions in a registry folder with their metrics, newest first."""
+    out = []
+    for p in sorted(Path(registry).glob("*/metrics.json"), reverse=True):
+        out.append(json.loads(p.read_text()))
+    return out

@@ -1,0 +1,224 @@
+"""Training and evaluating the failure predictors on labelled history.
+
+Rows are (GPU, instant) pairs: the features a GPU had at that instant (from PromQL on a
+Prometheus that holds the history, or from SQL on the sink's rollups) and whether it failed within
+7 and 30 days after. GPUs are split into training and held-out sets by a hash of their UUID, never
+by time within one GPU. Labels come from the simulator's ground_truth.csv or from gpu_failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from gpuhealth.analyzers.features import MODEL_FEATURES, FeatureFrame
+from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
+
+DAY = 86400.0
+
+
+@dataclass
+class Dataset:
+    """Feature rows with labels, durations and the GPU and instant of each row."""
+
+    x: np.ndarray
+    y: dict[str, np.ndarray]
+    duration_days: np.ndarray
+    event: np.ndarray
+    uuid: np.ndarray
+    at: np.ndarray
+    failed_at: np.ndarray  # per row: the GPU's failure time, inf when it did not fail
+    precursor: np.ndarray  # per row: whether the GPU's failure had a precursor
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        """The rows where mask is true."""
+        return Dataset(self.x[mask], {h: v[mask] for h, v in self.y.items()}, self.duration_days[mask],
+                       self.event[mask], self.uuid[mask], self.at[mask], self.failed_at[mask], self.precursor[mask])
+
+
+def held_out(uuid: str, share: float = 0.25) -> bool:
+    """Whether a GPU belongs to the held-out set (a stable hash of its UUID)."""
+    return int(hashlib.sha256(uuid.encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def ages_at(purchase: dict[str, str], at: float) -> dict[str, float]:
+    """Each GPU's age in days at ``at`` from YYYY-MM-DD purchase dates."""
+    t = datetime.fromtimestamp(at).date()
+    return {u: (t - date.fromisoformat(d)).days for u, d in purchase.items() if d}
+
+
+def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[float],
+                  failures: dict[str, tuple[float, bool]], end: float, progress: bool | None = None) -> Dataset:
+    """Rows from frame_at(t) for each instant, labelled from failures {uuid: (failed_at, precursor)}."""
+    xs, ys7, ys30, durations, events, uuids, ats, fails, precs = [], [], [], [], [], [], [], [], []
+    quiet = not sys.stderr.isatty() if progress is None else not progress
+    for t in tqdm(instants, desc="features", unit="instant", disable=quiet):
+        frame = frame_at(t)
+        if not frame.uuids:
+            continue
+        x = frame.matrix()
+        for i, u in enumerate(frame.uuids):
+            failed_at, precursor = failures.get(u, (np.inf, False))
+            if failed_at <= t:
+                continue  # already failed
+            xs.append(x[i])
+            ys7.append(failed_at <= t + HORIZONS["7d"] * DAY)
+            ys30.append(failed_at <= t + HORIZONS["30d"] * DAY)
+            durations.append((min(failed_at, end) - t) / DAY)
+            events.append(failed_at <= end)
+            uuids.append(u)
+            ats.append(t)
+            fails.append(failed_at)
+            precs.append(precursor)
+    n = len(xs)
+    return Dataset(np.array(xs).reshape(n, len(MODEL_FEATURES)),
+                   {"7d": np.array(ys7, dtype=float), "30d": np.array(ys30, dtype=float)},
+                   np.array(durations), np.array(events, dtype=float), np.array(uuids), np.array(ats),
+                   np.array(fails, dtype=float), np.array(precs, dtype=bool))
+
+
+def average_precision(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the precision-recall curve (average precision)."""
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-p, kind="stable")
+    y = y[order]
+    tp = np.cumsum(y)
+    precision = tp / np.arange(1, len(y) + 1)
+    return float((precision * y).sum() / y.sum())
+
+
+def recall_at_precision(y: np.ndarray, p: np.ndarray, target: float = 0.8) -> tuple[float, float]:
+    """The best recall with precision >= target, and the threshold that gives it."""
+    if y.sum() == 0:
+        return float("nan"), float("nan")
+    order = np.argsort(-p, kind="stable")
+    ys, ps = y[order], p[order]
+    tp = np.cumsum(ys)
+    precision = tp / np.arange(1, len(ys) + 1)
+    recall = tp / ys.sum()
+    ok = np.flatnonzero(precision >= target)
+    if len(ok) == 0:
+        return 0.0, float("nan")
+    best = ok[np.argmax(recall[ok])]
+    return float(recall[best]), float(ps[best])
+
+
+def median_lead_days(ds: Dataset, p7: np.ndarray, threshold: float) -> float:
+    """Median over failing GPUs of the time from the first prediction above threshold to the failure."""
+    leads = []
+    for u in np.unique(ds.uuid[np.isfinite(ds.failed_at)]):
+        rows = ds.uuid == u
+        hits = ds.at[rows][p7[rows] >= threshold]
+        if len(hits):
+            leads.append((ds.failed_at[rows][0] - hits.min()) / DAY)
+    return float(np.median(leads)) if leads else 0.0
+
+
+def evaluate(ds: Dataset, pred: Prediction) -> dict:
+    """Precision, recall, PR-AUC and median lead time for the 7-day horizon (and PR-AUC at 30 days)."""
+    y, p = ds.y["7d"], pred.probability["7d"]
+    rec80, thr = recall_at_precision(y, p, 0.8)
+    threshold = thr if np.isfinite(thr) else 0.5
+    flagged = p >= 0.5
+    tp = float((flagged & (y == 1)).sum())
+    return {"rows": len(y), "positives": int(y.sum()), "pr_auc_7d": average_precision(y, p),
+            "pr_auc_30d": average_precision(ds.y["30d"], pred.probability["30d"]),
+            "precision_at_0.5": tp / max(flagged.sum(), 1), "recall_at_0.5": tp / max(y.sum(), 1),
+            "recall_at_precision_0.8": rec80, "threshold_at_precision_0.8": thr,
+            "median_lead_days": median_lead_days(ds, p, threshold)}
+
+
+def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
+                       seed: int = 0) -> dict[str, tuple[object, dict]]:
+    """Fit each model on the training GPUs; metrics on the held-out GPUs, with and without the failures
+    that have no precursor."""
+    test = np.array([held_out(u) for u in ds.uuid], dtype=bool)
+    train, hold = ds.subset(~test), ds.subset(test)
+    no_sudden = ~(np.isfinite(hold.failed_at) & ~hold.precursor)
+    out = {}
+    for kind in kinds:
+        model = MODEL_KINDS[kind]().fit(train.x, train.y, duration_days=train.duration_days, event=train.event,
+                                        seed=seed)
+        pred = model.predict(hold.x)
+        metrics = {"all": evaluate(hold, pred),
+                   "precursor_only": evaluate(hold.subset(no_sudden), _subset_pred(pred, no_sudden)),
+                   "train_rows": len(train.uuid), "train_gpus": len(np.unique(train.uuid)),
+                   "test_gpus": len(np.unique(hold.uuid))}
+        model.metrics = metrics
+        out[kind] = (model, metrics)
+    return out
+
+
+def _subset_pred(pred: Prediction, mask: np.ndarray) -> Prediction:
+    return Prediction({h: v[mask] for h, v in pred.probability.items()},
+                      [f for f, m in zip(pred.factors, mask, strict=True) if m])
+
+
+def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
+                workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None) -> Dataset:
+    """Simulate a history, backfill it into a temporary Prometheus and build rows through PromQL:
+    the same path the analyzer takes online."""
+    import csv
+
+    from gpuhealth import stack
+    from gpuhealth.analyzers.features import online
+    from gpuhealth.analyzers.promql import PromClient
+    from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
+
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="gpuhealth-train-"))
+    end = float(int(time.time()) // 3600 * 3600)
+    cfg = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard_scale,
+                        model_mix=model_mix)
+    summary = generate_history(cfg, tmp / "history", progress=progress)
+    backfill(tmp / "history", tmp / "tsdb", progress=progress)
+    failures, purchase = {}, {}
+    with open(tmp / "history" / "ground_truth.csv") as fh:
+        for row in csv.DictReader(fh):
+            if row["failed_at"]:
+                t = datetime.fromisoformat(row["failed_at"].replace("Z", "+00:00")).timestamp()
+                failures[row["UUID"]] = (t, row["precursor"] == "true")
+    with open(tmp / "history" / "assets.csv") as fh:
+        purchase = {r["uuid"]: r["purchase_date"] for r in csv.DictReader(fh)}
+    prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
+    try:
+        client = PromClient(prom.url)
+        start = summary["start"]
+        instants = list(np.arange(start + 1 * DAY, summary["end"] - 7 * DAY + 1, step_hours * 3600.0))
+        return build_dataset(lambda t: online(client, t, ages_at(purchase, t)), instants, failures,
+                             summary["end"], progress)
+    finally:
+        prom.stop()
+        if workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def timescaledb_dataset(dsn: str, step_hours: float = 6.0, progress: bool | None = None) -> Dataset:
+    """Rows from stored history: features by SQL over the sink's rollups, labels from gpu_failures."""
+    import psycopg
+
+    from gpuhealth.analyzers.features import offline
+
+    with psycopg.connect(dsn) as conn:
+        first, last = conn.execute("SELECT extract(epoch FROM min(bucket)), extract(epoch FROM max(bucket)) "
+                                   "FROM samples_1m").fetchone()
+        if first is None:
+            raise ValueError("samples_1m is empty: no stored history to train on (is the sink's rollup loop running?)")
+        failures = {u: (t.timestamp(), bool(p)) for u, t, p in
+                    conn.execute("SELECT uuid, min(failed_at), bool_or(coalesce(precursor, true)) FROM gpu_failures "
+                                 "GROUP BY uuid").fetchall()}
+        purchase = {u: d.isoformat() for u, d in conn.execute("SELECT uuid, purchase_date FROM gpu_assets "
+                                                              "WHERE purchase_date IS NOT NULL").fetchall()}
+        first, last = float(first), float(last)
+        instants = list(np.arange(first + DAY, max(last - 7 * DAY, first + DAY) + 1, step_hours * 3600.0))
+        return build_dataset(lambda t: offline(conn, t, ages_at(purchase, t)), instants, failures, last, progress)
