@@ -122,6 +122,7 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 170.0)
                             scrape_configs=[{"job_name": "gpuhealth", "scrape_timeout": "14s",
                                              "static_configs": targets}])
     samples: dict[str, list[float]] = {}
+    per_rule: dict[str, list[float]] = {}
     try:
         prom.start()
         prom.wait_for(f"count(DCGM_FI_DEV_GPU_TEMP) >= {gpus}", timeout=90)
@@ -135,6 +136,9 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 170.0)
                 if last and seen.get(g["name"]) != last and not last.startswith("0001"):
                     if g["name"] in seen:  # skip the first one seen: it may predate the first full scrape
                         samples.setdefault(g["name"], []).append(float(g["evaluationTime"]))
+                        for rule in g["rules"]:
+                            key = f"{g['name']} {rule.get('record') or rule.get('name')}"
+                            per_rule.setdefault(key, []).append(float(rule.get("evaluationTime", 0.0)))
                     seen[g["name"]] = last
             done = min((len(samples.get(g["name"], [])) for g in groups), default=0)
             bar.n = min(done, evaluations)
@@ -149,7 +153,8 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 170.0)
     finally:
         prom.stop()
         server.shutdown()
-    return {"gpus": gpus, "samples": samples, "recorded": float(recorded[0]["value"][1]) if recorded else 0.0,
+    return {"gpus": gpus, "samples": samples, "per_rule": per_rule,
+            "recorded": float(recorded[0]["value"][1]) if recorded else 0.0,
             "scrape_s": float(scrape[0]["value"][1]) if scrape else float("nan"),
             "scraped": float(series[0]["value"][1]) if series else float("nan"),
             "wall_s": time.monotonic() - t0}
@@ -166,6 +171,8 @@ def report(result: dict) -> None:
     for name in sorted(s, key=lambda g: (g == BASELINE_GROUP, g)):
         med, top = statistics.median(s[name]), max(s[name])
         print(f"{name:32} {len(s[name]):5d} {med:9.4f} {top:8.4f} {med / base:10.1f} {top / 1.0:16.3f}")
+    rules = sorted(result["per_rule"].items(), key=lambda kv: -statistics.median(kv[1]))[:6]
+    print("most expensive rules (median s): " + "; ".join(f"{k} {statistics.median(v):.3f}" for k, v in rules))
     per_gpu = result["recorded"] / n
     print(f"recorded series: {result['recorded']:.0f} = {per_gpu:.1f} per GPU (target <= 40: {per_gpu / 40:.2f} of it)")
 
