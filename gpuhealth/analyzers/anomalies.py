@@ -10,6 +10,8 @@ larger absolute robust z-score of the two.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from gpuhealth.analyzers.promql import PromClient
@@ -30,7 +32,8 @@ def own_baseline(matrix: np.ndarray, per_day: int) -> tuple[np.ndarray, np.ndarr
     """(center, spread) of each row's history before its last hour, seasonal when 2+ days exist."""
     history = matrix[:, :-RECENT]
     days = history.shape[1] // per_day
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         if days >= 2:
             # the same time of day as the last hour, on each previous day
             idx = np.concatenate([np.arange(matrix.shape[1] - RECENT, matrix.shape[1]) - d * per_day
@@ -55,7 +58,8 @@ def scores(client: PromClient, at: float, selector: str, model_of: dict[str, str
             continue
         uuids = sorted(series)
         m = np.vstack([series[u] for u in uuids])
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a GPU with no recent data
             recent = np.nanmean(m[:, -RECENT:], axis=1)
             center, spread = own_baseline(m, per_day)
             z_own = robust_z(recent, center, spread, floor)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gpuhealth.analyzers import models as m
 
-DEFAULT = Path(str(resources.files("gpuhealth.analyzers").joinpath("models/default")))
+DEFAULT = Path(str(resources.files("gpuhealth.analyzers").joinpath("trained/default")))
 
 
 def save_version(registry: Path, trained: dict[str, object], trained_on: str, dsn: str | None = None) -> Path:

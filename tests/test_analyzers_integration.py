@@ -1,0 +1,153 @@
+"""Analyzers on real components: backfilled simulator history, online vs offline features, outages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+
+import numpy as np
+import psycopg
+import pytest
+import requests
+
+from gpuhealth.analyzers.collector import VerdictCollector
+from gpuhealth.analyzers.cycle import Analyzer
+from gpuhealth.analyzers.features import FEATURES, offline, online
+from gpuhealth.analyzers.models import HeuristicModel
+from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.analyzers.service import AnalyzerService, serve
+from gpuhealth.catalog import Asset
+from gpuhealth.exporter.backends.sim import SimBackend
+from gpuhealth.exporter.collectors import COLLECTORS
+from gpuhealth.exporter.exposition import Renderer
+from gpuhealth.exporter.poller import Poller
+from gpuhealth.exporter.server import serve as serve_exporter
+from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
+from gpuhealth.sink.maintenance import refresh_rollups
+from gpuhealth.sink.migrate import migrate
+from gpuhealth.sink.server import serve as serve_sink
+from gpuhealth.sink.writer import Writer
+
+pytestmark = pytest.mark.integration
+DAY = 86400.0
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """A 12-day history of 32 GPUs with many failures, backfilled into Prometheus blocks."""
+    d = tmp_path_factory.mktemp("hist")
+    end = float(int(time.time()) // 3600 * 3600)
+    summary = generate_history(HistoryConfig(gpus=32, days=12, step_seconds=300, seed=21, end=end, hazard_scale=120),
+                               d / "h", progress=False)
+    backfill(d / "h", d / "tsdb", progress=False)
+    truth = {}
+    with open(d / "h" / "ground_truth.csv") as fh:
+        for row in csv.DictReader(fh):
+            truth[row["UUID"]] = (datetime.fromisoformat(row["failed_at"].replace("Z", "+00:00")).timestamp()
+                                  if row["failed_at"] else np.inf, row["mode"])
+    return d, summary, truth
+
+
+def test_cycle_ranks_soon_failing_gpus_high_with_few_fleet_wide_queries(history, prometheus_factory):
+    d, summary, truth = history
+    prom = prometheus_factory(storage_path=d / "tsdb", retention="100y")
+    at = summary["end"] - 5 * DAY
+    ghost = Asset("GPU-not-reporting", "s", "NVIDIA H100 80GB HBM3", "n", "dc1", "r1", "2024-01-01", 30000.0)
+    analyzer = Analyzer(PromClient(prom.url), {"heuristic": HeuristicModel()}, inventory={ghost.uuid: ghost})
+    result = analyzer.run(at)
+    assert result.queries <= len(FEATURES) + 4, "one query per feature, never one per GPU"
+    by = {v.uuid: v for v in result.verdicts}
+    assert by["GPU-not-reporting"].status == "unknown" and not by["GPU-not-reporting"].probability
+    soon = [u for u, (t, mode) in truth.items() if at < t <= at + 5 * DAY and mode != "sudden"]
+    healthy = [u for u, (t, _m) in truth.items() if t == np.inf]
+    assert soon and healthy
+    p = {u: v.probability["heuristic"]["7d"] for u, v in by.items() if v.status == "judged"}
+    assert np.mean([p[u] for u in soon if u in p]) > 3 * np.mean([p[u] for u in healthy if u in p])
+    gone = [u for u, (t, mode) in truth.items() if t < at - 2 * DAY and mode != "memory"]
+    for u in gone:  # off the bus for days: no telemetry, so not judged (never "healthy")
+        assert u not in by or by[u].status == "unknown"
+    judged = [v for v in result.verdicts if v.status == "judged"]
+    assert any(v.anomaly for v in judged) and any(v.trends for v in judged)
+
+
+def test_analyze_once_json_at_a_past_moment(history, prometheus_factory):
+    d, summary, _truth = history
+    prom = prometheus_factory(storage_path=d / "tsdb", retention="100y")
+    at = datetime.fromtimestamp(summary["end"] - 3 * DAY).astimezone().isoformat()
+    out = subprocess.run([sys.executable, "-m", "gpuhealth", "analyze", "--prometheus", prom.url, "--once", "--json",
+                          "--at", at], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    generated = datetime.fromisoformat(doc["generated_at"].replace("Z", "+00:00")).timestamp()
+    assert generated == pytest.approx(summary["end"] - 3 * DAY, abs=1) and len(doc["gpus"]) >= 28
+    g = next(x for x in doc["gpus"] if x["status"] == "judged")
+    for key in ("uuid", "failure_probability_7d", "failure_probability_30d", "remaining_useful_life_days",
+                "anomaly_score", "factors", "market_value_dollars", "npv_dollars", "recommended_action"):
+        assert key in g, key
+    assert 0 <= g["failure_probability_7d"] <= g["failure_probability_30d"] <= 1
+
+
+def test_prometheus_down_keeps_last_verdicts_and_marks_unhealthy(history, prometheus_factory):
+    d, summary, _truth = history
+    prom = prometheus_factory(storage_path=d / "tsdb", retention="100y")
+    client = PromClient(prom.url, retries=1, backoff=0.05, timeout=2)
+    collector = VerdictCollector()
+    service = AnalyzerService(Analyzer(client, {"heuristic": HeuristicModel()}), 60, collector)
+    service.analyzer.run = lambda at=None, run=service.analyzer.run: run(summary["end"] - DAY)
+    assert service.run_once() and collector.healthy
+    first = collector.result
+    server = serve(collector, "127.0.0.1:0")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert requests.get(f"{server.url}/-/healthy", timeout=5).status_code == 200
+        prom.stop()
+        assert not service.run_once()
+        assert collector.result is first and not collector.healthy
+        assert requests.get(f"{server.url}/-/healthy", timeout=5).status_code == 503
+        metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+        assert "gpuhealth_analyzer_up 0.0" in metrics and "gpuhealth_failure_probability{" in metrics
+        assert "gpuhealth_analyzer_verdict_age_seconds" in metrics
+    finally:
+        server.shutdown()
+
+
+def test_online_and_offline_features_agree(prometheus_factory, postgres):
+    """The same samples reach Prometheus (scrape) and TimescaleDB (remote write through the sink)."""
+    migrate(postgres)
+    sink, _ = serve_sink(Writer(postgres), "127.0.0.1:0")
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    backend = SimBackend(gpus=8, seed=2, speedup=60, degrading=2)
+    poller = Poller(backend, Renderer(backend.fleet.identities, "sim"), set(COLLECTORS), interval=1.0)
+    poller.start()
+    exporter = serve_exporter(poller, "127.0.0.1:0", None, 8)
+    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+    try:
+        prom = prometheus_factory(scrape_interval="2s", scrape_configs=[
+            {"job_name": "gpuhealth", "static_configs": [{"targets": [exporter.url.split("//")[1]]}]}],
+            remote_write=[{"url": f"{sink.url}/api/v1/write", "queue_config": {"batch_send_deadline": "1s"}}])
+        now = time.time()
+        t_end = (now // 60 + 2) * 60  # two whole minutes of data
+        time.sleep(t_end - now + 8)
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            refresh_rollups(conn)
+            off = offline(conn, t_end)
+        on = online(PromClient(prom.url), t_end)
+        assert on.uuids == off.uuids and len(on.uuids) == 8
+        compared = 0
+        for f in FEATURES:
+            a, b = on.columns[f.name], off.columns[f.name]
+            both = ~np.isnan(a) & ~np.isnan(b)
+            assert (np.isnan(a) == np.isnan(b)).all() or f.kind == "last", f.name
+            if both.any():
+                compared += 1
+                assert np.allclose(a[both], b[both], rtol=0.02, atol=1e-6), (f.name, a, b)
+        assert compared >= 10
+    finally:
+        exporter.shutdown()
+        poller.stop()
+        sink.shutdown()
