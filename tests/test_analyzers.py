@@ -180,3 +180,12 @@ def test_collector_exposition_is_promtool_clean(tmp_path):
     # the one deliberate deviation: the issue names the RUL gauge in days, the unit operators plan in
     complaints = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
     assert all(line.startswith("gpuhealth_remaining_useful_life_days use base unit") for line in complaints), complaints
+
+
+def test_calibration_shifts_odds_to_the_real_base_rate():
+    from gpuhealth.analyzers.registry import calibrate
+
+    out = calibrate({"7d": np.array([0.5, 0.99, 0.0])}, 1 / 40)
+    assert out["7d"][0] == pytest.approx(1 / 41)  # odds 1 -> 1/40
+    assert out["7d"][1] == pytest.approx(99 / 40 / (1 + 99 / 40))
+    assert out["7d"][2] < 1e-9

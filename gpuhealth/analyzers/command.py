@@ -159,7 +159,8 @@ def train(source: str, gpus: int, days: float, seed: int, hazard_scale: float, d
                        f"recall@P0.8={x['recall_at_precision_0.8']:.3f} P@0.5={x['precision_at_0.5']:.3f} "
                        f"R@0.5={x['recall_at_0.5']:.3f} median lead={x['median_lead_days']:.1f} d "
                        f"({x['positives']} positive rows of {x['rows']})")
-    path = save_version(registry, {k: m for k, (m, _x) in results.items()}, trained_on, dsn)
+    path = save_version(registry, {k: m for k, (m, _x) in results.items()}, trained_on, dsn,
+                        hazard_scale if source == "sim" else 1.0)
     click.echo(f"saved {path}")
 
 

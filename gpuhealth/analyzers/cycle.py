@@ -20,6 +20,7 @@ from gpuhealth.analyzers import anomalies
 from gpuhealth.analyzers.features import SELECTOR, FeatureFrame, online
 from gpuhealth.analyzers.models import Prediction
 from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.analyzers.registry import calibrate
 from gpuhealth.catalog import Asset
 
 log = logging.getLogger("gpuhealth.analyzers")
@@ -147,7 +148,13 @@ class Analyzer:
         model_of = {lab["UUID"]: lab.get("modelName", "") for lab, _ in names if "UUID" in lab}
         judged = frame.reporting()
         x = frame.matrix()
-        predictions: dict[str, Prediction] = {name: m.predict(x) for name, m in self.models.items()} if len(x) else {}
+        predictions: dict[str, Prediction] = {}
+        for name, m in self.models.items():
+            if len(x):
+                pred = m.predict(x)
+                if getattr(m, "prior_odds", 1.0) != 1.0:
+                    pred.probability = calibrate(pred.probability, m.prior_odds)
+                predictions[name] = pred
         anomaly = anomalies.scores(self.client, at, self.selector, model_of)
         trends = trends_per_day(frame)
         primary = predictions.get(self.primary)

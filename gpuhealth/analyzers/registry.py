@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from gpuhealth.analyzers import models as m
 
 DEFAULT = Path(str(resources.files("gpuhealth.analyzers").joinpath("trained/default")))
 
 
-def save_version(registry: Path, trained: dict[str, object], trained_on: str, dsn: str | None = None) -> Path:
+def save_version(registry: Path, trained: dict[str, object], trained_on: str, dsn: str | None = None,
+                 hazard_scale: float = 1.0) -> Path:
     """Write each model under registry/<version>/<kind>/ with metrics.json; record it in model_versions."""
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = registry / version
@@ -21,6 +24,7 @@ def save_version(registry: Path, trained: dict[str, object], trained_on: str, ds
         m.save(model, base / kind)
         summary[kind] = model.metrics
     (base / "metrics.json").write_text(json.dumps({"version": version, "trained_on": trained_on,
+                                                   "hazard_scale": hazard_scale,
                                                    "features": list(next(iter(trained.values())).features),
                                                    "metrics": summary}, indent=1, default=str))
     if dsn:
@@ -43,7 +47,26 @@ def load_version(path: Path) -> dict[str, object]:
     kinds = sorted(p.name for p in path.iterdir() if (p / "model.json").exists())
     if not kinds:
         raise m.ModelError(f"{path}: no model in this folder (expected <kind>/model.json)")
-    return {k: m.load(path / k) for k in kinds}
+    loaded = {k: m.load(path / k) for k in kinds}
+    meta = path / "metrics.json"
+    scale = json.loads(meta.read_text()).get("hazard_scale", 1.0) if meta.exists() else 1.0
+    for kind, model in loaded.items():
+        if kind != "heuristic":  # trained on accelerated-life history: shift back to real base rates
+            model.prior_odds = 1.0 / float(scale)
+    return loaded
+
+
+def calibrate(probability: dict, prior_odds: float) -> dict:
+    """Probabilities after a change of base rate: odds multiplied by prior_odds.
+
+    A model trained on accelerated-life history (hazard x k) sees failures k times as often as a real
+    fleet; the evidence from precursors is the same, so the odds are divided by k."""
+    out = {}
+    for h, p in probability.items():
+        p = np.clip(p, 1e-9, 1 - 1e-9)
+        odds = p / (1 - p) * prior_odds
+        out[h] = odds / (1 + odds)
+    return out
 
 
 def list_versions(registry: Path) -> list[dict]:
