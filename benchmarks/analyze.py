@@ -1,0 +1,83 @@
+"""One full analysis cycle (queries, features, all models, anomalies, economics, exposition) against a
+Prometheus holding a simulated fleet of 1,000 and 10,000 GPUs (50,000 with --large).
+
+Each size: a short simulated history (3 hours at 300 s) backfilled into a fresh Prometheus, then one
+cycle of the packaged models with the default pricing and the fleet's inventory, timed, with the
+analyzer process's peak RSS, and the exposition of the verdicts. The baseline is the smallest size:
+the ratio of time per GPU shows whether cost grows faster than linearly.
+
+    .venv/bin/python benchmarks/analyze.py [--sizes 1000,10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from gpuhealth import stack
+from gpuhealth.analyzers.assets import read_inventory_file
+from gpuhealth.analyzers.collector import VerdictCollector
+from gpuhealth.analyzers.cycle import Analyzer
+from gpuhealth.analyzers.pricing import load_pricing
+from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.analyzers.registry import DEFAULT, load_version
+from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one(gpus: int, tmp: Path) -> tuple[float, float, float, int]:
+    end = float(int(time.time()) // 300 * 300)
+    generate_history(HistoryConfig(gpus=gpus, days=0.125, step_seconds=300, seed=3, end=end), tmp / "h",
+                     progress=False)
+    backfill(tmp / "h", tmp / "tsdb", progress=False)
+    prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
+    try:
+        inventory = read_inventory_file(tmp / "h" / "assets.csv")
+        analyzer = Analyzer(PromClient(prom.url, timeout=120), load_version(DEFAULT), inventory=inventory,
+                            pricing=load_pricing())
+        collector = VerdictCollector(inventory)
+        reg = CollectorRegistry()
+        reg.register(collector)
+        t0 = time.perf_counter()
+        collector.result = analyzer.run(end)
+        t1 = time.perf_counter()
+        body = generate_latest(reg)
+        t2 = time.perf_counter()
+        judged = sum(v.status == "judged" for v in collector.result.verdicts)
+        print(f"  {gpus:>6} GPUs: cycle {t1 - t0:6.2f} s ({collector.result.queries} queries, {judged} judged), "
+              f"exposition {t2 - t1:5.2f} s ({len(body) / 1e6:.1f} MB), peak RSS {rss_mb():.0f} MB")
+        return t2 - t0, rss_mb(), (t2 - t0) / gpus, judged
+    finally:
+        prom.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {}
+    for n in sizes:
+        tmp = Path(tempfile.mkdtemp(prefix="gpuhealth-bench-analyze-"))
+        try:
+            results[n] = one(n, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    base = results[sizes[0]][2]
+    print(f"{'GPUs':>7} {'cycle s':>8} {'peak RSS MB':>11} {'ms/GPU':>7} {'x smallest':>10}")
+    for n, (secs, rss, per, _j) in results.items():
+        print(f"{n:>7} {secs:8.2f} {rss:11.0f} {per * 1000:7.3f} {per / base:10.2f}")
+    print("targets: <= 10 s and <= 1 GB RSS at 10,000 GPUs; time per GPU not growing with the fleet")
+
+
+if __name__ == "__main__":
+    main()
