@@ -6,31 +6,11 @@ import json
 import logging
 import signal
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
 
-
-def _time(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise click.BadParameter(f"expected RFC 3339 or Unix seconds, got {text!r}") from None
-
-
-def _seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise click.BadParameter(f"expected a duration like 60s or 5m, got {text!r}") from None
+from gpuhealth.cliutil import parse_duration, parse_time
 
 
 @click.command()
@@ -90,7 +70,7 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
         raise click.ClickException(str(exc)) from exc
     if once:
         try:
-            result = analyzer.run(_time(at))
+            result = analyzer.run(parse_time(at))
         except PromQLError as exc:
             raise click.ClickException(str(exc)) from exc
         if as_json:
@@ -105,7 +85,7 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     except WebConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     collector = VerdictCollector(assets)
-    service = AnalyzerService(analyzer, _seconds(interval), collector)
+    service = AnalyzerService(analyzer, parse_duration(interval), collector)
     service.start()
     server = serve(collector, listen, web_config)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
