@@ -1,7 +1,8 @@
 """One full analysis cycle (queries, features, all models, anomalies, economics, exposition) against a
 Prometheus holding a simulated fleet of 1,000 and 10,000 GPUs (50,000 with --large).
 
-Each size: a short simulated history (3 hours at 300 s) backfilled into a fresh Prometheus, then one
+Each size: a short simulated history (3 hours at 300 s, written and backfilled by a child process)
+in a fresh Prometheus, then one
 cycle of the packaged models with the default pricing and the fleet's inventory, timed, with the
 analyzer process's peak RSS, and the exposition of the verdicts. The baseline is the smallest size:
 the ratio of time per GPU shows whether cost grows faster than linearly.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +30,6 @@ from gpuhealth.analyzers.cycle import Analyzer
 from gpuhealth.analyzers.pricing import load_pricing
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.analyzers.registry import DEFAULT, load_version
-from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
 
 
 def rss_mb() -> float:
@@ -36,9 +38,10 @@ def rss_mb() -> float:
 
 def one(gpus: int, tmp: Path) -> tuple[float, float, float, int]:
     end = float(int(time.time()) // 300 * 300)
-    generate_history(HistoryConfig(gpus=gpus, days=0.125, step_seconds=300, seed=3, end=end), tmp / "h",
-                     progress=False)
-    backfill(tmp / "h", tmp / "tsdb", progress=False)
+    # history in a child process, so that the peak RSS measured here is the analyzer's alone
+    subprocess.run([sys.executable, "-m", "gpuhealth", "sim", "history", "--gpus", str(gpus), "--days", "0.125",
+                    "--step", "300s", "--seed", "3", "--end", str(end), "--out", str(tmp / "h"),
+                    "--backfill", str(tmp / "tsdb")], check=True, stdout=subprocess.DEVNULL)
     prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
     try:
         inventory = read_inventory_file(tmp / "h" / "assets.csv")
