@@ -14,7 +14,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpuhealth.sink.decode import Limits, RequestError, decode, decompress, protocol_version
+from gpuhealth.sink.decode import MAX_TS_MS, Limits, RequestError, decode, decompress, protocol_version
 from gpuhealth.sink.dsn import redact
 from gpuhealth.sink.maintenance import apply_retention, refresh_rollups, set_retention
 from gpuhealth.sink.migrate import SQL_DIR, migrate
@@ -93,6 +93,9 @@ BAD = [
     ("duplicate labels", v1_body([([("__name__", "m"), ("a", "1"), ("a", "2")], [(NOW_MS, 1.0)])]), V1_HEADERS, 400),
     ("100 kB label value", v1_body([([("__name__", "m"), ("a", "x" * 100_000)], [(NOW_MS, 1.0)])]), V1_HEADERS, 400),
     ("a million series", None, V1_HEADERS, 413),
+    ("timestamp past year 9999", v1_body([(sorted([("__name__", "m"), ("a", "1")]), [(10**17, 1.0)])]), V1_HEADERS,
+     400),
+    ("negative timestamp", v1_body([(sorted([("__name__", "m"), ("a", "1")]), [(-(10**17), 1.0)])]), V1_HEADERS, 400),
 ]
 
 
@@ -154,7 +157,7 @@ label_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blackl
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.dictionaries(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,10}", fullmatch=True),
                                           label_text, min_size=0, max_size=5),
-                          st.lists(st.tuples(st.integers(0, 2**52), st.floats(allow_nan=False)), max_size=5)),
+                          st.lists(st.tuples(st.integers(0, MAX_TS_MS), st.floats(allow_nan=False)), max_size=5)),
                 max_size=8),
        st.sampled_from([1, 2]))
 def test_decoder_round_trips_what_a_sender_encodes(series, version):
@@ -243,3 +246,21 @@ def test_rollups_and_retention_on_the_apache_edition(postgres):
         assert dropped["samples"] >= 1
         assert conn.execute("SELECT count(*) FROM samples WHERE value = 99").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM samples_1m WHERE max = 99").fetchone()[0] == 1  # rollup kept
+
+
+@pytest.mark.integration
+def test_histograms_are_not_acknowledged_as_written(sink):
+    """A partial write (floats stored, native histograms not) must not get a 2xx."""
+    from gpuhealth.sink.proto import WriteRequest
+
+    url, dsn, _ = sink
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    for k, v in sorted([("__name__", "m"), ("UUID", "GPU-h")]):
+        ts.labels.add(name=k, value=v)
+    ts.samples.add(timestamp=NOW_MS, value=1.0)
+    ts.histograms.add()
+    r = requests.post(url, data=bytes(cramjam.snappy.compress_raw(req.SerializeToString())), headers=V1_HEADERS,
+                      timeout=10)
+    assert r.status_code == 400 and "histograms" in r.text
+    assert r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "1" and _count(dsn) == 1

@@ -17,6 +17,8 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from gpuhealth.sink.proto import RequestV2, WriteRequest
 
 STALE_NAN_BITS = 0x7FF0000000000002
+# timestamps PostgreSQL's timestamptz can hold and that make sense for monitoring: years 1970 to 9999
+MIN_TS_MS, MAX_TS_MS = 0, 253_402_300_799_000
 V1_TYPES = ("", "prometheus.WriteRequest")
 V2_TYPE = "io.prometheus.write.v2.Request"
 
@@ -156,11 +158,19 @@ def decode(raw: bytes, version: int, limits: Limits) -> Batch:
         if not _check_labels(labels, limits, problems):
             continue
         samples = []
+        bad_time = False
         for s in ts.samples:
+            if not MIN_TS_MS <= s.timestamp <= MAX_TS_MS:
+                bad_time = True
+                continue
             if is_stale(s.value):
                 batch.stale += 1
                 continue
             samples.append((s.timestamp, s.value))
+        if bad_time:
+            key = "timestamps outside 1970..9999"
+            problems[key] = problems.get(key, 0) + 1
+            continue
         batch.series.append(tuple(labels))
         batch.samples.append(samples)
     if problems:

@@ -94,6 +94,12 @@ def make_handler(writer: Writer, limits: Limits, metrics: SinkMetrics, retry_aft
             metrics.stale.inc(batch.stale)
             metrics.latency.observe(time.perf_counter() - t0)
             written["X-Prometheus-Remote-Write-Samples-Written"] = str(batch.sample_count)
+            if batch.histograms or batch.exemplars:
+                # a partial write must not be acknowledged with 2xx: the floats are stored, the rest is not
+                msg = (f"stored {batch.sample_count} float samples; {batch.histograms} native histograms and "
+                       f"{batch.exemplars} exemplars are not supported and were not stored\n")
+                self._reply(400, msg.encode(), written)
+                return
             self._reply(204, b"", written)
 
     return SinkHandler

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 
+import numpy as np
 import psycopg
 
 from gpuhealth.sink.decode import Batch
@@ -22,8 +22,23 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or failed; the request should be retried later."""
 
 
-def _epoch_ms_to_dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000.0, UTC)
+ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("ts", ">i8"), ("l2", ">i4"), ("sid", ">i8"), ("l3", ">i4"),
+                ("v", ">f8")])
+
+
+def binary_copy_rows(ids: list[int], samples: list[list[tuple[int, float]]]) -> bytes:
+    """PostgreSQL binary COPY data for (ts_ms bigint, series_id bigint, value float8) rows, built in bulk."""
+    counts = [len(s) for s in samples]
+    rows = np.zeros(sum(counts), dtype=ROW)
+    rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 8, 8, 8
+    flat = [x for s in samples for x in s]
+    if flat:
+        ts, values = zip(*flat, strict=True)
+        rows["ts"] = ts
+        rows["v"] = values
+    rows["sid"] = np.repeat(np.array(ids, dtype=np.int64), counts)
+    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
 
 
 class Writer:
@@ -50,7 +65,9 @@ class Writer:
         return conn
 
     def _series_ids(self, conn: psycopg.Connection, series: list[tuple[tuple[str, str], ...]]) -> list[int]:
-        missing = [s for s in dict.fromkeys(series) if s not in self.cache]
+        with self._lock:
+            known = {s: self.cache[s] for s in dict.fromkeys(series) if s in self.cache}
+        missing = [s for s in dict.fromkeys(series) if s not in known]
         if missing:
             rows = []
             for labels in missing:
@@ -61,12 +78,13 @@ class Writer:
                                 "ON CONFLICT (labels) DO NOTHING", rows)
                 cur.execute("SELECT id, labels FROM series WHERE labels = ANY(%s::jsonb[])", ([r[1] for r in rows],))
                 found = {json.dumps(lab, sort_keys=True): i for i, lab in cur.fetchall()}
+            new = {labels: found[row[1]] for labels, row in zip(missing, rows, strict=True)}
+            known.update(new)
             with self._lock:
-                if len(self.cache) + len(missing) > self.cache_size:
+                if len(self.cache) + len(new) > self.cache_size:
                     self.cache.clear()
-                for labels, row in zip(missing, rows, strict=True):
-                    self.cache[labels] = found[row[1]]
-        return [self.cache[s] for s in series]
+                self.cache.update(new)
+        return [known[s] for s in series]
 
     def write(self, batch: Batch) -> int:
         """Store a batch; returns the samples newly stored (duplicates of stored ones are not)."""
@@ -77,20 +95,14 @@ class Writer:
             with conn.transaction():
                 ids = self._series_ids(conn, batch.series)
                 with conn.cursor() as cur:
-                    cur.execute("CREATE TEMP TABLE IF NOT EXISTS staging (time timestamptz, series_id bigint, "
+                    cur.execute("CREATE TEMP TABLE IF NOT EXISTS staging (ts_ms bigint, series_id bigint, "
                                 "value double precision) ON COMMIT DELETE ROWS")
-                    with cur.copy("COPY staging (time, series_id, value) FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.set_types(["timestamptz", "int8", "float8"])
-                        for sid, samples in zip(ids, batch.samples, strict=True):
-                            for ts, value in samples:
-                                copy.write_row((_epoch_ms_to_dt(ts), sid, value))
-                    cur.execute("INSERT INTO samples (time, series_id, value) SELECT time, series_id, value "
-                                "FROM staging ON CONFLICT (series_id, time) DO NOTHING")
+                    with cur.copy("COPY staging (ts_ms, series_id, value) FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.write(binary_copy_rows(ids, batch.samples))
+                    cur.execute("INSERT INTO samples (time, series_id, value) SELECT to_timestamp(ts_ms / 1000.0), "
+                                "series_id, value FROM staging ON CONFLICT (series_id, time) DO NOTHING")
                     return cur.rowcount
         except psycopg.OperationalError as exc:
-            self._drop()
-            raise DatabaseUnavailable(redact(str(exc), self.dsn)) from None
-        except psycopg.errors.AdminShutdown as exc:  # pragma: no cover - a subclass path on some versions
             self._drop()
             raise DatabaseUnavailable(redact(str(exc), self.dsn)) from None
 
