@@ -47,6 +47,8 @@ class FakeDevice:
     violation_ns: int = 5_000_000_000
     fan: int | None = None
     lost: bool = False
+    mig: list = field(default_factory=list)  # MIG GPU instances, as FakeDevices named "... MIG <profile>"
+    gi_id: int = 0
 
 
 class FakeNvml(types.SimpleNamespace):
@@ -194,6 +196,23 @@ class FakeNvml(types.SimpleNamespace):
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, h):
         return self._dev(h).reasons
+
+    # MIG
+    def nvmlDeviceGetMigMode(self, h):
+        if not h.mig:
+            raise NVMLError(real.NVML_ERROR_NOT_SUPPORTED)
+        return (1, 1)
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, h):
+        return 7
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, i):
+        if i >= len(h.mig):
+            raise NVMLError(real.NVML_ERROR_NOT_FOUND)
+        return h.mig[i]
+
+    def nvmlDeviceGetGpuInstanceId(self, h):
+        return h.gi_id
 
     # XID events
     def nvmlEventSetCreate(self):

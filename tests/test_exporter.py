@@ -194,3 +194,20 @@ def test_real_prometheus_scrapes_every_family_for_every_gpu(sim_exporter, promet
         assert float(got[0]["value"][1]) >= want - 2, fld.name  # failed GPUs (down) serve no values
     assert len(prom.query(GPU_UP)) == 8
     assert len(prom.query("gpuhealth_gpu_info")) == 8
+
+
+def test_mig_instances_are_served_with_dcgm_exporter_labels():
+    nvml = _fake()
+    nvml.devices[0].mig = [FakeDevice(uuid="MIG-aaaa", name="NVIDIA H100 80GB HBM3 MIG 1g.10gb", gi_id=7,
+                                      fb=(8 * 1024**3, 2 * 1024**3)),
+                           FakeDevice(uuid="MIG-bbbb", name="NVIDIA H100 80GB HBM3 MIG 3g.40gb", gi_id=2,
+                                      fb=(30 * 1024**3, 10 * 1024**3))]
+    text, _om, backend = _render(nvml)
+    backend.close()
+    fams = {f.name: f for f in parse_text(text)}
+    mig = [s for s in fams["DCGM_FI_DEV_FB_USED"].samples if "GPU_I_ID" in s.labels]
+    assert {(s.labels["GPU_I_PROFILE"], s.labels["GPU_I_ID"], s.value) for s in mig} == {("1g.10gb", "7", 2048),
+                                                                                           ("3g.40gb", "2", 10240)}
+    assert all(s.labels["UUID"] == "GPU-00000000-0000-0000-0000-000000000000" for s in mig)
+    info = {s.labels["mig_uuid"] for s in fams["gpuhealth_mig_instance_info"].samples}
+    assert info == {"MIG-aaaa", "MIG-bbbb"}

@@ -24,7 +24,7 @@ from gpuhealth.catalog import (
 )
 from gpuhealth.exporter.collectors import COLLECTORS
 from gpuhealth.exporter.exposition import Family, Renderer
-from gpuhealth.exporter.reading import Reading
+from gpuhealth.exporter.reading import MigInstance, Reading
 
 BEGIN = "<!-- BEGIN GENERATED: python -m gpuhealth.exporter.docs -->"
 END = "<!-- END GENERATED -->"
@@ -41,6 +41,7 @@ OWN: dict[str, tuple[str, str, str]] = {
     "gpuhealth_exporter_collector_duration_seconds": ("seconds", "(always)",
                                                       "none (wall time of each collector's NVML calls)"),
     "gpuhealth_exporter_last_poll_timestamp_seconds": ("seconds", "(always)", "none (time of the last poll)"),
+    "gpuhealth_mig_instance_info": ("info", "info", "nvmlDeviceGetMigDeviceHandleByIndex, nvmlDeviceGetGpuInstanceId"),
 }
 
 
@@ -54,7 +55,9 @@ def _families() -> list[Family]:
     ident = _sample_identity()
     reading = Reading(timestamp=0.0, identities=[ident], values={f.key: np.ones(1) for f in FIELDS},
                       up=np.ones(1, dtype=bool), xid_counts={48: np.ones(1, dtype=np.int64)},
-                      collector_ok=dict.fromkeys(COLLECTORS, True), collector_seconds=dict.fromkeys(COLLECTORS, 0.0))
+                      collector_ok=dict.fromkeys(COLLECTORS, True), collector_seconds=dict.fromkeys(COLLECTORS, 0.0),
+                      mig=[MigInstance(parent=0, gpu_instance_id=1, profile="1g.10gb", uuid="MIG-0",
+                                       values={"fb_used": 1.0, "fb_free": 1.0})])
     return list(Renderer([ident], "sim").families(reading, set(COLLECTORS)))
 
 

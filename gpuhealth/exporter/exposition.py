@@ -81,9 +81,12 @@ class Renderer:
                 if vals is None:
                     continue
                 present = np.flatnonzero(~np.isnan(vals))
-                if len(present):
-                    yield Family(fld.name, fld.type.value, fld.help,
-                                 [(self.gpu_labels[i], vals[i]) for i in present])
+                samples = [(self.gpu_labels[i], vals[i]) for i in present]
+                # MIG instances: dcgm-exporter's labels plus GPU_I_PROFILE and GPU_I_ID
+                samples += [(f'{self.gpu_labels[m.parent]},GPU_I_PROFILE="{m.profile}",GPU_I_ID="{m.gpu_instance_id}"',
+                             m.values[fld.key]) for m in reading.mig if fld.key in m.values]
+                if samples:
+                    yield Family(fld.name, fld.type.value, fld.help, samples)
         yield Family(GPU_UP, "gauge", "Whether NVML answers for the GPU (0: fallen off the bus or failing).",
                      [(lab, float(u)) for lab, u in zip(self.own_labels, up, strict=True)])
         if "xid" in enabled and reading.xid_counts:
@@ -103,6 +106,10 @@ class Renderer:
                 samples += [(labs[i], float((bits[i] & bit) > 0)) for i in ok]
             yield Family(CLOCK_EVENT_ACTIVE, "gauge",
                          "Whether a clock-event (throttle) reason is active now (1) or not (0).", samples)
+        if "info" in enabled and reading.mig:
+            yield Family("gpuhealth_mig_instance_info", "gauge", "MIG GPU instances of each GPU; always 1.",
+                         [(f'{self.own_labels[m.parent]},GPU_I_ID="{m.gpu_instance_id}",GPU_I_PROFILE="{m.profile}",'
+                           f'mig_uuid="{m.uuid}"', 1.0) for m in reading.mig])
         if "info" in enabled:
             yield Family(GPU_INFO, "gauge", "Identity of each GPU; the value is always 1.",
                          [(lab, 1.0) for lab in self.info_labels])

@@ -18,7 +18,9 @@ import numpy as np
 from gpuhealth.catalog import FIELDS, XID_CODES, GpuIdentity
 from gpuhealth.exporter.backends import BackendUnavailable
 from gpuhealth.exporter.collectors import COLLECTORS
-from gpuhealth.exporter.reading import Reading
+from gpuhealth.exporter.reading import MigInstance, Reading
+
+MIB = 1024 * 1024
 
 
 def _text(v) -> str:
@@ -132,11 +134,44 @@ class NvmlBackend:
             if not up[i]:
                 for arr in values.values():
                     arr[i] = np.nan
+        mig = self._read_mig(up, enabled)
         with self._lock:
             xid_counts = {code: self.xids[:, j].copy() for j, code in enumerate(XID_CODES) if self.xids[:, j].any()}
             xid_counts.update({code: arr.copy() for code, arr in self.xid_extra.items()})
         return Reading(timestamp=time.time(), identities=self.identities, values=values, up=up,
-                       xid_counts=xid_counts, collector_ok=ok, collector_seconds=seconds)
+                       xid_counts=xid_counts, collector_ok=ok, collector_seconds=seconds, mig=mig)
+
+    def _read_mig(self, up: np.ndarray, enabled: set[str]) -> list[MigInstance]:
+        """The MIG instances of every GPU that has MIG mode on, with their framebuffer use."""
+        nvml = self.nvml
+        out = []
+        for i, h in enumerate(self.handles):
+            if not up[i]:
+                continue
+            try:
+                current, _pending = nvml.nvmlDeviceGetMigMode(h)
+                if current != 1:
+                    continue
+                slots = nvml.nvmlDeviceGetMaxMigDeviceCount(h)
+            except nvml.NVMLError:
+                continue  # not MIG-capable
+            for slot in range(slots):
+                try:
+                    mh = nvml.nvmlDeviceGetMigDeviceHandleByIndex(h, slot)
+                except nvml.NVMLError:
+                    continue  # an empty slot
+                try:
+                    gi = nvml.nvmlDeviceGetGpuInstanceId(mh)
+                    name = _text(nvml.nvmlDeviceGetName(mh))
+                    values = {}
+                    if "memory" in enabled:
+                        mem = nvml.nvmlDeviceGetMemoryInfo(mh)
+                        values = {"fb_used": mem.used // MIB, "fb_free": mem.free // MIB}
+                    out.append(MigInstance(parent=i, gpu_instance_id=int(gi), profile=name.rsplit(" ", 1)[-1],
+                                           uuid=_text(nvml.nvmlDeviceGetUUID(mh)), values=values))
+                except nvml.NVMLError:
+                    continue
+        return out
 
     def close(self) -> None:
         """Stop the event thread and shut NVML down."""
