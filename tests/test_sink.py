@@ -264,3 +264,25 @@ def test_histograms_are_not_acknowledged_as_written(sink):
                       timeout=10)
     assert r.status_code == 400 and "histograms" in r.text
     assert r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "1" and _count(dsn) == 1
+
+
+@pytest.mark.integration
+def test_a_late_backlog_reaches_the_rollups(postgres):
+    """Samples older than the usual look-back (re-sent after a long outage) are aggregated on the next pass."""
+    from gpuhealth.sink.decode import Batch
+    from gpuhealth.sink.maintenance import Maintenance
+
+    migrate(postgres)
+    writer = Writer(postgres)
+    labels, _ = _series()
+    now = datetime.now(UTC)
+    recent = int((now - timedelta(minutes=3)).timestamp() * 1000)
+    writer.write(Batch(version=1, series=[tuple(labels)], samples=[[(recent, 1.0)]]))
+    maintenance = Maintenance(postgres, writer=writer)
+    maintenance.run_once()
+    late = int((now - timedelta(hours=2)).timestamp() * 1000)  # the backlog of a 2-hour outage
+    writer.write(Batch(version=1, series=[tuple(labels)], samples=[[(late, 5.0), (late + 15000, 7.0)]]))
+    maintenance.run_once()
+    with psycopg.connect(postgres) as conn:
+        rows = conn.execute("SELECT max, count FROM samples_1m WHERE max > 1").fetchall()
+    assert rows == [(7.0, 2)]

@@ -60,7 +60,7 @@ def sink(dsn: str, listen: str, web_config_file: str | None, max_body_bytes: int
             raise click.ClickException(f"cannot set retention in {redact(dsn)}: {redact(str(exc), dsn)}") from None
     writer = Writer(dsn)
     server, _metrics = serve(writer, listen, web_config, Limits(max_body_bytes=max_body_bytes, max_series=max_series))
-    maintenance = Maintenance(dsn, maintenance_interval)
+    maintenance = Maintenance(dsn, maintenance_interval, writer)
     maintenance.start()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     logging.getLogger("gpuhealth.sink").info("remote write on %s/api/v1/write into %s", server.url, redact(dsn))

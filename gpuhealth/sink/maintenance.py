@@ -39,8 +39,12 @@ def _floor(t: datetime, width: timedelta) -> datetime:
     return epoch + ((t - epoch) // width) * width
 
 
-def refresh_rollups(conn: psycopg.Connection, now: datetime | None = None) -> dict[str, int]:
-    """Aggregate new complete buckets into each rollup; returns rows written per table."""
+def refresh_rollups(conn: psycopg.Connection, now: datetime | None = None,
+                    oldest_written: datetime | None = None) -> dict[str, int]:
+    """Aggregate new complete buckets into each rollup; returns rows written per table.
+
+    ``oldest_written`` is the oldest sample time stored since the last pass: samples later than the
+    usual 10-minute look-back (a backlog re-sent after an outage) widen the pass back to it."""
     written = {}
     now = now or conn.execute("SELECT now()").fetchone()[0]
     for table, width in ROLLUPS.items():
@@ -52,7 +56,7 @@ def refresh_rollups(conn: psycopg.Connection, now: datetime | None = None) -> di
                 continue
             start = _floor(first, width)
         else:
-            start = _floor(row[0] - LATE, width)
+            start = _floor(min(row[0] - LATE, oldest_written or row[0]), width)
         if start >= end:
             continue
         with conn.transaction():
@@ -85,9 +89,10 @@ def set_retention(conn: psycopg.Connection, keep: dict[str, timedelta]) -> None:
 class Maintenance:
     """Runs refresh_rollups and apply_retention every interval on its own connection."""
 
-    def __init__(self, dsn: str, interval: float = 60.0) -> None:
+    def __init__(self, dsn: str, interval: float = 60.0, writer=None) -> None:
         self.dsn = dsn
         self.interval = interval
+        self.writer = writer  # the sink's Writer, which knows the oldest sample stored since the last pass
         self.last_success: float = 0.0
         self.errors = 0
         self._stop = threading.Event()
@@ -98,7 +103,14 @@ class Maintenance:
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
             if edition(conn) == "timescale":
                 return {}
-            return {"rollups": refresh_rollups(conn), "retention": apply_retention(conn)}
+            oldest = self.writer.take_oldest_written() if self.writer is not None else None
+            try:
+                rollups = refresh_rollups(conn, oldest_written=oldest)
+            except psycopg.Error:
+                if oldest is not None and self.writer is not None:
+                    self.writer.note_written(oldest)  # keep the widening for the next pass
+                raise
+            return {"rollups": rollups, "retention": apply_retention(conn)}
 
     def start(self) -> None:
         """Start the loop."""

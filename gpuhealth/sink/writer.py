@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
@@ -50,6 +51,7 @@ class Writer:
         self.cache_size = cache_size
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._oldest_ms: int | None = None  # the oldest sample time stored since take_oldest_written()
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
@@ -101,10 +103,24 @@ class Writer:
                         copy.write(binary_copy_rows(ids, batch.samples))
                     cur.execute("INSERT INTO samples (time, series_id, value) SELECT to_timestamp(ts_ms / 1000.0), "
                                 "series_id, value FROM staging ON CONFLICT (series_id, time) DO NOTHING")
-                    return cur.rowcount
+                    stored = cur.rowcount
+            self.note_written(min(t for s in batch.samples for t, _ in s))
+            return stored
         except psycopg.OperationalError as exc:
             self._drop()
             raise DatabaseUnavailable(redact(str(exc), self.dsn)) from None
+
+    def note_written(self, oldest: int | datetime) -> None:
+        """Remember that samples as old as ``oldest`` (ms or datetime) were stored."""
+        ms = int(oldest.timestamp() * 1000) if isinstance(oldest, datetime) else int(oldest)
+        with self._lock:
+            self._oldest_ms = ms if self._oldest_ms is None else min(self._oldest_ms, ms)
+
+    def take_oldest_written(self) -> datetime | None:
+        """The oldest sample time stored since the last call, and forget it."""
+        with self._lock:
+            ms, self._oldest_ms = self._oldest_ms, None
+        return None if ms is None else datetime.fromtimestamp(ms / 1000.0, UTC)
 
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
