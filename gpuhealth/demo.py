@@ -221,11 +221,14 @@ def demo(gpus: int, speedup: float, seed: int, workdir: Path | None, duration: f
     click.echo("Press Ctrl-C to stop.\n")
     started = time.monotonic()
     shown = 0
+    printed: set[str] = set()  # a notification reaches the webhook once per receiver it is routed to
     try:
         while duration is None or time.monotonic() - started < duration:
             time.sleep(min(30.0, duration or 30.0))
             for line in running.alerts[shown:]:
-                click.echo(f"[alert] {line}")
+                if line not in printed:
+                    printed.add(line)
+                    click.echo(f"[alert] {line}")
             shown = len(running.alerts)
             lines = _at_risk(p)
             if lines:
