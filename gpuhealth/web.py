@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import http.server
+import signal
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,3 +224,19 @@ def make_server(handler_cls: type[GuardedHandler], listen_address: str, web_conf
     """A server for handler_cls on listen_address with TLS/basic auth from web_config."""
     return GuardedServer(parse_listen_address(listen_address), handler_cls, web_config, max_requests)
 
+
+
+def serve_until_stopped(server: GuardedServer, on_stop: Callable[[], None]) -> None:
+    """Serve until SIGINT or SIGTERM, then close the socket and run on_stop (stop pollers, loops)."""
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        on_stop()

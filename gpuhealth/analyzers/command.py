@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     from gpuhealth.analyzers.promql import PromClient, PromQLError
     from gpuhealth.analyzers.registry import DEFAULT, load_version
     from gpuhealth.analyzers.service import AnalyzerService, serve
-    from gpuhealth.web import WebConfigError, load_web_config
+    from gpuhealth.web import WebConfigError, load_web_config, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -88,15 +87,9 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     service = AnalyzerService(analyzer, parse_duration(interval), collector)
     service.start()
     server = serve(collector, listen, web_config)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     logging.getLogger("gpuhealth.analyzers").info("analyzing %s every %s; serving %s/metrics", url, interval,
                                                   server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        service.stop()
+    serve_until_stopped(server, service.stop)
 
 
 @click.group()

@@ -10,6 +10,7 @@ gives NaN for every GPU, which the models treat as missing, never as healthy.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -171,7 +172,7 @@ def _to_frame(values: dict[str, dict[str, float]], at: float, ages: dict[str, fl
 def online(client: PromClient, at: float | None = None, ages: dict[str, float] | None = None,
            selector: str = SELECTOR) -> FeatureFrame:
     """Every feature of every GPU from PromQL: one fleet-wide query per feature."""
-    at = at if at is not None else client_now()
+    at = at if at is not None else time.time()
     values = {f.name: client.by_uuid(f.promql(selector), at) for f in FEATURES}
     return _to_frame(values, at, ages)
 
@@ -186,9 +187,3 @@ def offline(conn, at: float, ages: dict[str, float] | None = None) -> FeatureFra
         values[f.name] = {u: float(v) for u, v in rows if v is not None and not math.isnan(float(v))}
     return _to_frame(values, at, ages)
 
-
-def client_now() -> float:
-    """Now, in Unix seconds."""
-    import time
-
-    return time.time()

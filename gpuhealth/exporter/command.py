@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 
 import click
@@ -61,7 +60,7 @@ def exporter(backend: str, sim_gpus: int, sim_seed: int, sim_speedup: float, sim
     from gpuhealth.exporter.exposition import Renderer
     from gpuhealth.exporter.poller import Poller
     from gpuhealth.exporter.server import serve
-    from gpuhealth.web import WebConfigError, load_web_config
+    from gpuhealth.web import WebConfigError, load_web_config, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     enabled = {name.removeprefix("collector_") for name, on in collectors.items() if on}
@@ -81,20 +80,13 @@ def exporter(backend: str, sim_gpus: int, sim_seed: int, sim_speedup: float, sim
     except BackendUnavailable as exc:
         click.echo(f"gpuhealth exporter: {exc}", err=True)
         sys.exit(1)
-    renderer = Renderer(source.identities if backend == "nvml" else source.fleet.identities, backend, host_label)
+    renderer = Renderer(source.identities, backend, host_label)
     poller = Poller(source, renderer, enabled, _duration(collect_interval))
     poller.start()
     try:
         server = serve(poller, listen, web_config, max_requests)
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"--web.listen-address {listen}: {exc}") from exc
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     logging.getLogger("gpuhealth.exporter").info("serving %d GPUs (%s backend) on %s/metrics",
                                                  len(renderer.gpu_labels), backend, server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        poller.stop()
-        source.close()
+    serve_until_stopped(server, lambda: (poller.stop(), source.close()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 from datetime import timedelta
 
 import click
@@ -43,7 +42,7 @@ def sink(dsn: str, listen: str, web_config_file: str | None, max_body_bytes: int
     from gpuhealth.sink.maintenance import Maintenance, set_retention
     from gpuhealth.sink.server import serve
     from gpuhealth.sink.writer import Writer
-    from gpuhealth.web import WebConfigError, load_web_config
+    from gpuhealth.web import WebConfigError, load_web_config, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -62,14 +61,8 @@ def sink(dsn: str, listen: str, web_config_file: str | None, max_body_bytes: int
     server, _metrics = serve(writer, listen, web_config, Limits(max_body_bytes=max_body_bytes, max_series=max_series))
     maintenance = Maintenance(dsn, maintenance_interval, writer)
     maintenance.start()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     logging.getLogger("gpuhealth.sink").info("remote write on %s/api/v1/write into %s", server.url, redact(dsn))
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        maintenance.stop()
+    serve_until_stopped(server, maintenance.stop)
 
 
 @click.group()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from gpuhealth.catalog import GpuIdentity
 from gpuhealth.exporter.reading import Reading
 
 
@@ -13,6 +14,8 @@ class BackendUnavailable(RuntimeError):
 
 class Backend(Protocol):
     """What the poller needs of a backend."""
+
+    identities: list[GpuIdentity]
 
     def read(self, enabled: set[str]) -> Reading:
         """Read every GPU for the enabled collectors."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gpuhealth.catalog import HOST_LABEL
+from gpuhealth.catalog import GpuIdentity
 from gpuhealth.exporter.collectors import COLLECTORS
 from gpuhealth.exporter.reading import Reading
 from gpuhealth.sim.live import LiveFleet
@@ -18,10 +18,14 @@ TIME_INTEGRALS = ("total_energy", "power_violation", "thermal_violation", "pcie_
 class SimBackend:
     """Reads a LiveFleet; every collector succeeds, failed GPUs read as down."""
 
-    def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, degrading: int | None = None,
-                 host_label: str = HOST_LABEL) -> None:
+    def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, degrading: int | None = None) -> None:
         self.fleet = LiveFleet(gpus=gpus, seed=seed, speedup=speedup, degrading=degrading)
         self.speedup = speedup
+
+    @property
+    def identities(self) -> list[GpuIdentity]:
+        """The simulated GPUs, in index order."""
+        return self.fleet.identities
 
     def read(self, enabled: set[str]) -> Reading:
         """The fleet's values now."""
@@ -31,7 +35,7 @@ class SimBackend:
         values = dict(snap.values)
         for key in TIME_INTEGRALS:
             values[key] = values[key] / self.speedup
-        return Reading(timestamp=snap.timestamp, identities=self.fleet.identities, values=values, up=snap.up,
+        return Reading(timestamp=snap.timestamp, identities=self.identities, values=values, up=snap.up,
                        xid_counts=snap.xid_counts, collector_ok={name: True for name in COLLECTORS if name in enabled},
                        collector_seconds={name: seconds / max(len(enabled), 1) for name in enabled})
 
