@@ -14,10 +14,11 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpuhealth.sink.decode import MAX_TS_MS, Limits, RequestError, decode, decompress, protocol_version
+from gpuhealth.sink.decode import MAX_TS_MS, Limits, RequestError, decode, decode_full, decompress, protocol_version
 from gpuhealth.sink.dsn import redact
 from gpuhealth.sink.maintenance import apply_retention, refresh_rollups, set_retention
 from gpuhealth.sink.migrate import SQL_DIR, migrate
+from gpuhealth.sink.proto import TimeSeries
 from gpuhealth.sink.server import serve
 from gpuhealth.sink.writer import Writer
 from tests.sinkutil import V1_HEADERS, V2_HEADERS, v1_body, v2_body
@@ -178,6 +179,74 @@ def test_decoder_never_crashes_on_garbage(data):
             assert exc.status in (400, 413)
 
 
+def _outcome(raw: bytes, known: dict | None = None):
+    """What decoding gives: the error, or the labels, samples (values as bits, NaN-safe) and counts."""
+    by_id = {i: k for k, i in (known or {}).items()}
+    fast = known is not None
+    try:
+        batch = decode(raw, 1, Limits(), known) if fast else decode_full(raw, 1, Limits())
+    except RequestError as exc:
+        return ("error", exc.status, exc.message)
+    labels = [s if i is None else tuple((lb.name, lb.value) for lb in TimeSeries.FromString(by_id[i]).labels)
+              for i, s in zip(batch.ids, batch.series, strict=True)]
+    bits = [[(t, struct.pack("<d", v)) for t, v in s] for s in batch.samples]
+    return (labels, bits, batch.stale, batch.histograms, batch.exemplars)
+
+
+sample_value = st.one_of(st.floats(), st.just(STALE), st.just(0.0))
+v1_series = st.lists(st.tuples(st.dictionaries(st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,10}", fullmatch=True),
+                                               label_text, min_size=0, max_size=4),
+                               st.lists(st.tuples(st.one_of(st.integers(0, MAX_TS_MS), st.just(NOW_MS)),
+                                                  sample_value), max_size=3)),
+                     max_size=6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(v1_series)
+def test_fast_and_full_decoders_agree_on_valid_requests(series):
+    """The wire walk (with and without known series) gives what the protobuf decoder gives."""
+    raw = v1_body([(sorted([("__name__", "m"), *labels.items()]), samples) for labels, samples in series],
+                  compress=False)
+    full = _outcome(raw)
+    assert _outcome(raw, {}) == full
+    known = {k: i for i, k in enumerate(decode(raw, 1, Limits()).keys)}  # every series now known
+    assert _outcome(raw, known) == full
+
+
+@settings(max_examples=150, deadline=None)
+@given(v1_series, st.lists(st.tuples(st.integers(-40, 10**6), st.integers(0, 255), st.sampled_from("fit")),
+                           min_size=1, max_size=3))
+def test_fast_and_full_decoders_refuse_damaged_requests_alike(series, damage):
+    """Flipped, inserted or cut bytes in a request: the same error or the same result on both paths."""
+    raw = bytearray(v1_body([(sorted([("__name__", "m"), *labels.items()]), samples) for labels, samples in series],
+                            compress=False))
+    known = {k: i for i, k in enumerate(decode(bytes(raw), 1, Limits()).keys)}
+    for where, byte, how in damage:
+        at = where % (len(raw) + 1) if where >= 0 else max(0, len(raw) + where)  # < 0: near the samples at the end
+        if how == "f" and at < len(raw):
+            raw[at] = byte
+        elif how == "i":
+            raw.insert(at, byte)
+        else:
+            del raw[at:]
+    raw = bytes(raw)
+    full = _outcome(raw)
+    assert _outcome(raw, {}) == full
+    assert _outcome(raw, known) == full
+
+
+def test_fast_and_full_decoders_agree_on_every_byte_of_a_damaged_sample():
+    """Every value of every byte of a known series' sample field (and the length before it): same outcome."""
+    raw = v1_body([_series(n=1), _series(uuid="GPU-2", n=1)], compress=False)
+    known = {k: i for i, k in enumerate(decode(raw, 1, Limits()).keys)}
+    assert len(known) == 2 and decode(raw, 1, Limits(), known).series == [None, None]  # the fast path reads it
+    tail = len(raw) - 18
+    for at in [1, 2, *range(tail, len(raw))]:  # the series' length varint, then its sample field
+        for byte in range(256):
+            damaged = raw[:at] + bytes([byte]) + raw[at + 1:]
+            assert _outcome(damaged, known) == _outcome(damaged), (at, byte)
+
+
 def test_content_type_negotiation():
     assert protocol_version("application/x-protobuf") == 1
     assert protocol_version("application/x-protobuf;proto=prometheus.WriteRequest") == 1
@@ -228,8 +297,7 @@ def test_rollups_and_retention_on_the_apache_edition(postgres):
     old = int((now - timedelta(days=45)).timestamp() * 1000)
     labels, _ = _series()
     from gpuhealth.sink.decode import Batch
-    batch = Batch(version=1, series=[tuple(labels)],
-                  samples=[[(base + 15000 * i, float(i)) for i in range(8)] + [(old, 99.0)]])
+    batch = Batch.of(1, [tuple(labels)], [[(base + 15000 * i, float(i)) for i in range(8)] + [(old, 99.0)]])
     assert writer.write(batch) == 9
     with psycopg.connect(postgres, autocommit=True) as conn:
         refresh_rollups(conn, now=now)
@@ -277,11 +345,12 @@ def test_a_late_backlog_reaches_the_rollups(postgres):
     labels, _ = _series()
     now = datetime.now(UTC)
     recent = int((now - timedelta(minutes=3)).timestamp() * 1000)
-    writer.write(Batch(version=1, series=[tuple(labels)], samples=[[(recent, 1.0)]]))
+    writer.write(Batch.of(1, [tuple(labels)], [[(recent, 1.0)]]))
     maintenance = Maintenance(postgres, writer=writer)
     maintenance.run_once()
-    late = int((now - timedelta(hours=2)).timestamp() * 1000)  # the backlog of a 2-hour outage
-    writer.write(Batch(version=1, series=[tuple(labels)], samples=[[(late, 5.0), (late + 15000, 7.0)]]))
+    # the backlog of a 2-hour outage: two samples 15 s apart in one minute (10 s and 25 s past it)
+    late = (int((now - timedelta(hours=2)).timestamp()) // 60 * 60 + 10) * 1000
+    writer.write(Batch.of(1, [tuple(labels)], [[(late, 5.0), (late + 15000, 7.0)]]))
     maintenance.run_once()
     with psycopg.connect(postgres) as conn:
         rows = conn.execute("SELECT max, count FROM samples_1m WHERE max > 1").fetchall()

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 import cramjam
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
-from gpuhealth.sink.proto import RequestV2, WriteRequest
+from gpuhealth.sink.proto import RequestV2, TimeSeries, WriteRequest
+from gpuhealth.sink.wire import MAX_TS_MS, walk_v1
 
 STALE_NAN_BITS = 0x7FF0000000000002
 # timestamps PostgreSQL's timestamptz can hold and that make sense for monitoring: years 1970 to 9999
-MIN_TS_MS, MAX_TS_MS = 0, 253_402_300_799_000
+MIN_TS_MS = 0
 V1_TYPES = ("", "prometheus.WriteRequest")
 V2_TYPE = "io.prometheus.write.v2.Request"
 
@@ -45,19 +47,56 @@ class Limits:
 
 @dataclass
 class Batch:
-    """A decoded request: each series' labels (sorted pairs) and its samples."""
+    """A decoded request, in columns.
+
+    Per series: its cache key (the raw label block for 1.0 requests that took the fast path, else the
+    labels), its id where the ``known`` map given to decode() had it, else its labels (sorted pairs).
+    Per sample: its series index, timestamp (ms) and value. Stale markers are counted, not kept.
+    """
 
     version: int
-    series: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
-    samples: list[list[tuple[int, float]]] = field(default_factory=list)  # (timestamp ms, value) per series
+    keys: list[Hashable] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
+    series: list[tuple[tuple[str, str], ...] | None] = field(default_factory=list)
+    index: list[int] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
     stale: int = 0
     histograms: int = 0
     exemplars: int = 0
 
+    @classmethod
+    def of(cls, version: int, series: list[tuple[tuple[str, str], ...]],
+           samples: list[list[tuple[int, float]]]) -> Batch:
+        """A batch from labels and (timestamp ms, value) samples per series."""
+        batch = cls(version=version)
+        for labels, pairs in zip(series, samples, strict=True):
+            batch.add_series(tuple(labels), pairs)
+        return batch
+
+    def add_series(self, labels: tuple[tuple[str, str], ...], pairs: list[tuple[int, float]]) -> None:
+        """Append one series (keyed by its labels) and its samples."""
+        i = len(self.keys)
+        self.keys.append(labels)
+        self.ids.append(None)
+        self.series.append(labels)
+        for t, v in pairs:
+            self.index.append(i)
+            self.times.append(t)
+            self.values.append(v)
+
+    @property
+    def samples(self) -> list[list[tuple[int, float]]]:
+        """The (timestamp ms, value) samples of each series, in order."""
+        out: list[list[tuple[int, float]]] = [[] for _ in self.keys]
+        for i, t, v in zip(self.index, self.times, self.values, strict=True):
+            out[i].append((t, v))
+        return out
+
     @property
     def sample_count(self) -> int:
         """Float samples to store (stale markers excluded)."""
-        return sum(len(s) for s in self.samples)
+        return len(self.times)
 
 
 def protocol_version(content_type: str | None) -> int:
@@ -130,8 +169,54 @@ def _check_labels(labels: list[tuple[str, str]], limits: Limits, problems: dict[
     return ok
 
 
-def decode(raw: bytes, version: int, limits: Limits) -> Batch:
-    """Parse and validate a decompressed request; RequestError(400/413) when it is not acceptable."""
+def decode(raw: bytes, version: int, limits: Limits, known: Mapping[Hashable, int] | None = None) -> Batch:
+    """Parse and validate a decompressed request; RequestError(400/413) when it is not acceptable.
+
+    ``known`` maps series keys (see Batch) to their ids: a 1.0 series whose label block is known was
+    validated when it was first seen, so it skips validation and gets its id here. The result is
+    the same as decode_full's, whichever path a request takes."""
+    if version == 1:
+        batch = _decode_v1_fast(raw, limits, known or {})
+        if batch is not None:
+            return batch
+    return decode_full(raw, version, limits)
+
+
+def _labels_of(block: bytes) -> list[tuple[str, str]] | None:
+    try:
+        return [(lb.name, lb.value) for lb in TimeSeries.FromString(block).labels]
+    except (ProtobufDecodeError, RuntimeError, ValueError):
+        return None
+
+
+def _decode_v1_fast(raw: bytes, limits: Limits, known: Mapping[Hashable, int]) -> Batch | None:
+    """The batch of a 1.0 request in the shape Prometheus sends, or None for decode_full to decide."""
+    walked = walk_v1(raw, limits.max_series, known)
+    if walked is None:
+        return None
+    keys = walked.keys
+    get = known.get
+    ids = [get(k) for k in keys]
+    series: list[tuple[tuple[str, str], ...] | None] = [None] * len(keys)
+    if None in ids:
+        new: dict[bytes, tuple[tuple[str, str], ...]] = {}
+        for i, sid in enumerate(ids):
+            if sid is not None:
+                continue
+            key = keys[i]
+            labels = new.get(key)
+            if labels is None:
+                parsed = _labels_of(key)
+                if parsed is None or not _check_labels(parsed, limits, {}):
+                    return None
+                labels = new[key] = tuple(parsed)
+            series[i] = labels
+    return Batch(version=1, keys=keys, ids=ids, series=series, index=walked.index, times=walked.times,
+                 values=walked.values, stale=walked.stale)
+
+
+def decode_full(raw: bytes, version: int, limits: Limits) -> Batch:
+    """Parse and validate a decompressed request with protobuf; RequestError(400/413) when not acceptable."""
     try:
         msg = (WriteRequest if version == 1 else RequestV2).FromString(raw)
     except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
@@ -171,8 +256,7 @@ def decode(raw: bytes, version: int, limits: Limits) -> Batch:
             key = "timestamps outside 1970..9999"
             problems[key] = problems.get(key, 0) + 1
             continue
-        batch.series.append(tuple(labels))
-        batch.samples.append(samples)
+        batch.add_series(tuple(labels), samples)
     if problems:
         what = "; ".join(f"{n} series with {p}" for p, n in problems.items())
         raise RequestError(400, f"invalid remote-write request, nothing stored: {what}")

@@ -61,7 +61,8 @@ def _build():
     pool.Add(v2)
     get = message_factory.GetMessageClass
     return (get(pool.FindMessageTypeByName("prometheus.WriteRequest")),
-            get(pool.FindMessageTypeByName("io.prometheus.write.v2.Request")))
+            get(pool.FindMessageTypeByName("io.prometheus.write.v2.Request")),
+            get(pool.FindMessageTypeByName("prometheus.TimeSeries")))
 
 
-WriteRequest, RequestV2 = _build()
+WriteRequest, RequestV2, TimeSeries = _build()

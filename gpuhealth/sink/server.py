@@ -77,7 +77,8 @@ def make_handler(writer: Writer, limits: Limits, metrics: SinkMetrics, retry_aft
             body = self.rfile.read(length)
             try:
                 version = protocol_version(self.headers.get("Content-Type"))
-                batch = decode(decompress(body, self.headers.get("Content-Encoding"), limits), version, limits)
+                batch = decode(decompress(body, self.headers.get("Content-Encoding"), limits), version, limits,
+                               writer.cache)
             except RequestError as exc:
                 self._reply(exc.status, (exc.message + "\n").encode(), written)
                 return

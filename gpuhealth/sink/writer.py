@@ -2,8 +2,10 @@
 
 Samples go by binary COPY into a temporary staging table, then ``INSERT ... ON CONFLICT DO
 NOTHING`` into the hypertable, in one transaction: the 2xx is sent only after the commit, and a
-re-sent batch adds nothing. Series ids come from a cache keyed on the label set; new series are
-inserted with ON CONFLICT so that concurrent writers agree on one id.
+re-sent batch adds nothing. Series ids come from a cache keyed as the decoder keys series (the raw
+label block of a 1.0 request, else the labels), which the decoder also consults so that a known
+series is neither validated nor looked up again; new series are inserted with ON CONFLICT so that
+concurrent writers agree on one id.
 """
 
 from __future__ import annotations
@@ -23,23 +25,23 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or failed; the request should be retried later."""
 
 
-ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("ts", ">i8"), ("l2", ">i4"), ("sid", ">i8"), ("l3", ">i4"),
+ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("time", ">i8"), ("l2", ">i4"), ("sid", ">i8"), ("l3", ">i4"),
                 ("v", ">f8")])
+PG_EPOCH_MS = 946_684_800_000  # 2000-01-01, the origin of PostgreSQL's binary timestamptz (microseconds)
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 
-def binary_copy_rows(ids: list[int], samples: list[list[tuple[int, float]]]) -> bytes:
-    """PostgreSQL binary COPY data for (ts_ms bigint, series_id bigint, value float8) rows, built in bulk."""
-    counts = [len(s) for s in samples]
-    rows = np.zeros(sum(counts), dtype=ROW)
+def binary_copy_rows(ids: list[int], index: list[int], times: list[int], values: list[float]) -> bytes:
+    """PostgreSQL binary COPY data for (time timestamptz, series_id bigint, value float8) rows, built in bulk.
+
+    Row k is sample k: its series' id ``ids[index[k]]``, its time ``times[k]`` (ms) and ``values[k]``."""
+    rows = np.empty(len(times), dtype=ROW)
     rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 8, 8, 8
-    flat = [x for s in samples for x in s]
-    if flat:
-        ts, values = zip(*flat, strict=True)
-        rows["ts"] = ts
-        rows["v"] = values
-    rows["sid"] = np.repeat(np.array(ids, dtype=np.int64), counts)
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
+    rows["time"] = (np.array(times, dtype=np.int64) - PG_EPOCH_MS) * 1000
+    rows["sid"] = np.array(ids, dtype=np.int64)[np.array(index, dtype=np.intp)]
+    rows["v"] = values
+    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
 class Writer:
@@ -47,7 +49,7 @@ class Writer:
 
     def __init__(self, dsn: str, cache_size: int = 1_000_000) -> None:
         self.dsn = dsn
-        self.cache: dict[tuple, int] = {}
+        self.cache: dict = {}  # series key (see decode.Batch) -> series id
         self.cache_size = cache_size
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -62,31 +64,42 @@ class Writer:
                 why = redact(str(exc), self.dsn)
                 raise DatabaseUnavailable(f"cannot connect to {redact(self.dsn)}: {why}") from None
             conn.execute("SET synchronous_commit = on")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS staging (time timestamptz, series_id bigint, "
+                         "value double precision) ON COMMIT DELETE ROWS")
             conn.commit()
             self._local.conn = conn
         return conn
 
-    def _series_ids(self, conn: psycopg.Connection, series: list[tuple[tuple[str, str], ...]]) -> list[int]:
+    def _series_ids(self, conn: psycopg.Connection, batch: Batch) -> list[int]:
+        """The id of every series of a batch: from the decoder, the cache or the catalog (inserted if new)."""
+        ids = list(batch.ids)
+        cache = self.cache
+        missing: dict = {}  # key -> labels
+        for i, sid in enumerate(ids):
+            if sid is None:
+                key = batch.keys[i]
+                sid = cache.get(key)
+                if sid is None:
+                    missing.setdefault(key, batch.series[i])
+                else:
+                    ids[i] = sid
+        if not missing:
+            return ids
+        rows = []
+        for labels in missing.values():
+            d = dict(labels)
+            rows.append((d.get("__name__", ""), json.dumps(d, sort_keys=True), d.get("UUID")))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO series (metric, labels, uuid) VALUES (%s, %s::jsonb, %s) "
+                            "ON CONFLICT (labels) DO NOTHING", rows)
+            cur.execute("SELECT id, labels FROM series WHERE labels = ANY(%s::jsonb[])", ([r[1] for r in rows],))
+            found = {json.dumps(lab, sort_keys=True): i for i, lab in cur.fetchall()}
+        new = {key: found[row[1]] for key, row in zip(missing, rows, strict=True)}
         with self._lock:
-            known = {s: self.cache[s] for s in dict.fromkeys(series) if s in self.cache}
-        missing = [s for s in dict.fromkeys(series) if s not in known]
-        if missing:
-            rows = []
-            for labels in missing:
-                d = dict(labels)
-                rows.append((d.get("__name__", ""), json.dumps(d, sort_keys=True), d.get("UUID")))
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO series (metric, labels, uuid) VALUES (%s, %s::jsonb, %s) "
-                                "ON CONFLICT (labels) DO NOTHING", rows)
-                cur.execute("SELECT id, labels FROM series WHERE labels = ANY(%s::jsonb[])", ([r[1] for r in rows],))
-                found = {json.dumps(lab, sort_keys=True): i for i, lab in cur.fetchall()}
-            new = {labels: found[row[1]] for labels, row in zip(missing, rows, strict=True)}
-            known.update(new)
-            with self._lock:
-                if len(self.cache) + len(new) > self.cache_size:
-                    self.cache.clear()
-                self.cache.update(new)
-        return [known[s] for s in series]
+            if len(cache) + len(new) > self.cache_size:
+                cache.clear()
+            cache.update(new)
+        return [new[batch.keys[i]] if sid is None else sid for i, sid in enumerate(ids)]
 
     def write(self, batch: Batch) -> int:
         """Store a batch; returns the samples newly stored (duplicates of stored ones are not)."""
@@ -95,16 +108,14 @@ class Writer:
         try:
             conn = self._conn()
             with conn.transaction():
-                ids = self._series_ids(conn, batch.series)
+                ids = self._series_ids(conn, batch)
                 with conn.cursor() as cur:
-                    cur.execute("CREATE TEMP TABLE IF NOT EXISTS staging (ts_ms bigint, series_id bigint, "
-                                "value double precision) ON COMMIT DELETE ROWS")
-                    with cur.copy("COPY staging (ts_ms, series_id, value) FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.write(binary_copy_rows(ids, batch.samples))
-                    cur.execute("INSERT INTO samples (time, series_id, value) SELECT to_timestamp(ts_ms / 1000.0), "
-                                "series_id, value FROM staging ON CONFLICT (series_id, time) DO NOTHING")
+                    with cur.copy("COPY staging (time, series_id, value) FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.write(binary_copy_rows(ids, batch.index, batch.times, batch.values))
+                    cur.execute("INSERT INTO samples (time, series_id, value) SELECT time, series_id, value "
+                                "FROM staging ON CONFLICT (series_id, time) DO NOTHING")
                     stored = cur.rowcount
-            self.note_written(min(t for s in batch.samples for t, _ in s))
+            self.note_written(min(batch.times))
             return stored
         except psycopg.OperationalError as exc:
             self._drop()
