@@ -53,6 +53,8 @@ FIELDS: tuple[Field, ...] = (
           "clocks", "nvmlDeviceGetClockInfo(NVML_CLOCK_SM)", True, 0, 5000),
     Field("mem_clock", "DCGM_FI_DEV_MEM_CLOCK", G, "MHz", "Memory clock frequency (in MHz).",
           "clocks", "nvmlDeviceGetClockInfo(NVML_CLOCK_MEM)", True, 0, 15000),
+    Field("max_sm_clock", "DCGM_FI_DEV_MAX_SM_CLOCK", G, "MHz", "Maximum SM clock frequency (in MHz).",
+          "clocks", "nvmlDeviceGetMaxClockInfo(NVML_CLOCK_SM)", False, 0, 5000),
     # temperature
     Field("memory_temp", "DCGM_FI_DEV_MEMORY_TEMP", G, "C", "Memory temperature (in C).",
           "temperature", "nvmlDeviceGetFieldValues(NVML_FI_DEV_MEMORY_TEMP)", True, 0, 130),

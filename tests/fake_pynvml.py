@@ -34,6 +34,7 @@ class FakeDevice:
     limit_mw: int = 700_000
     energy_mj: int = 123_456_789
     sm_clock: int = 1980
+    max_sm_clock: int = 1980
     mem_clock: int = 2619
     util: tuple[int, int] = (97, 41)
     fb: tuple[int, int] = (30 * 1024**3, 50 * 1024**3)  # free, used bytes
@@ -106,6 +107,10 @@ class FakeNvml(types.SimpleNamespace):
     def nvmlDeviceGetClockInfo(self, h, clock):
         d = self._dev(h)
         return d.sm_clock if clock == real.NVML_CLOCK_SM else d.mem_clock
+
+    def nvmlDeviceGetMaxClockInfo(self, h, clock):
+        d = self._dev(h)
+        return d.max_sm_clock if clock == real.NVML_CLOCK_SM else d.mem_clock
 
     def nvmlDeviceGetTemperature(self, h, sensor):
         return self._dev(h).temp

@@ -4,12 +4,16 @@ Every per-GPU term is reduced ``by (UUID)`` so that series from ours and from dc
 extra labels differ) combine; a dimension is the minimum of its terms, each tagged with a
 ``signal`` label so that ``or`` keeps them all. A term whose family is absent (dcgm-exporter
 leaves ECC, retired pages and violations off by default) simply drops out, and the ``base`` term
-(1 for every GPU that reports) keeps the dimension present.
+(1 for every GPU that reports now) keeps the dimension present.
+
+Each raw family is read once per term. Thresholds that differ between GPU models are recorded once
+per GPU (``gpu:<threshold>:threshold``, from the GPU's model) and joined on UUID; thresholds every
+model shares are written as numbers.
 """
 
 from __future__ import annotations
 
-from gpuhealth.rules.spec import ModelThresholds, Spec
+from gpuhealth.rules.spec import BUDGETS, ModelThresholds, Spec
 
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -36,18 +40,52 @@ def sel(spec: Spec, extra: str = "") -> str:
     return "{" + spec.selector + (f", {extra}" if extra else "") + "}"
 
 
-def model_matcher(spec: Spec, model: ModelThresholds) -> str:
-    """The modelName matcher of a model; the default excludes every specific model."""
-    if model.name == "default":
-        others = "|".join(m.match for m in spec.models if m.name != "default")
-        return f'modelName!~"{others}"' if others else ""
+def model_matcher(model: ModelThresholds) -> str:
+    """The modelName matcher of a model."""
     return f'modelName=~"{model.match}"'
 
 
-def per_model(spec: Spec, build) -> str:
-    """``build(matcher, thresholds)`` for each model, joined with ``or`` (models are disjoint)."""
-    parts = [f"({build(model_matcher(spec, m), m)})" for m in spec.models]
-    return "\n  or ".join(parts)
+PARAMS = ("slowdown_celsius", "memory_max_celsius", *BUDGETS)
+
+
+def param_values(spec: Spec, param: str) -> list[float]:
+    """A threshold's value for each model, in the spec's order (default last)."""
+    return [getattr(m, param) if param in ("slowdown_celsius", "memory_max_celsius") else m.budgets[param]
+            for m in spec.models]
+
+
+def varies(spec: Spec, param: str) -> bool:
+    """Whether models differ on a threshold (then it is a recorded per-GPU series, else a constant)."""
+    return len(set(param_values(spec, param))) > 1
+
+
+def threshold_series(param: str) -> str:
+    """The name of the recorded per-GPU series holding a threshold."""
+    return f"gpu:{param}:threshold"
+
+
+def threshold_rule(spec: Spec, param: str, source: str = "gpu:identity:info", extra: str = "") -> str:
+    """Each GPU's value of a threshold, from its model: the first model whose match fits wins.
+
+    Computed once per GPU from gpu:identity:info (one series per GPU), so that the scores join one
+    threshold series on UUID instead of re-reading every raw family once per model. ``source`` and
+    ``extra`` matchers name another per-GPU family to read the models from (tests on engines that run
+    no rules).
+    """
+    parts = [f"{source}{{{extra}{model_matcher(m)}}} * 0 + {v:g}" if m.name != "default"
+             else (f"{source}{{{extra.rstrip(', ')}}}" if extra else source) + f" * 0 + {v:g}"
+             for m, v in zip(spec.models, param_values(spec, param), strict=True)]
+    return "max by (UUID) (\n  " + "\n  or ".join(parts) + "\n)"
+
+
+def threshold(spec: Spec, param: str) -> str:
+    """A threshold as PromQL: a number when every model shares it, else the per-GPU series."""
+    return threshold_series(param) if varies(spec, param) else f"{param_values(spec, param)[0]:g}"
+
+
+def op(left: str, sym: str, right: str) -> str:
+    """left <sym> right, matched on UUID when the right side is a per-GPU series."""
+    return f"{left} {sym} on (UUID) {right}" if "gpu:" in right else f"{left} {sym} {right}"
 
 
 def tagged(expr: str, signal: str) -> str:
@@ -55,11 +93,17 @@ def tagged(expr: str, signal: str) -> str:
     return f'label_replace({expr}, "signal", "{signal}", "", "")'
 
 
+REPORTING = "max by (UUID) (gpu:last_seen:timestamp > time() - 300) * 0 + 1"
+
+
 def dimension(terms: dict[str, str]) -> str:
-    """The minimum over named terms, one value per UUID, 1 when nothing is wrong."""
+    """The minimum over named terms, one value per UUID; 1 for a GPU reporting now with nothing wrong.
+
+    The ``base`` term covers only GPUs whose telemetry is present now: a GPU that stopped reporting
+    has no score (unknown), never a healthy one.
+    """
     body = "\n  or ".join(tagged(expr, name) for name, expr in terms.items())
-    base = tagged("max by (UUID) (gpu:identity:info)", "base")
-    return f"min by (UUID) (\n  {body}\n  or {base}\n)"
+    return f"min by (UUID) (\n  {body}\n  or {tagged(REPORTING, 'base')}\n)"
 
 
 def with_identity(expr: str) -> str:
@@ -70,58 +114,39 @@ def with_identity(expr: str) -> str:
 def memory_terms(spec: Spec) -> dict[str, str]:
     """Memory: SBE rate, correctable and uncorrectable remaps, DBE, retired pages, remap failure."""
     w = spec.windows
-
-    def sbe(m: str, t: ModelThresholds) -> str:
-        inc = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec, m)}', w['sbe'])})"
-        budget = t.budgets["sbe_per_hour_budget"]
-        return "1 - 0.5 * " + clamp01(f"{inc} / {budget:g}")
-
-    def remap(m: str, t: ModelThresholds) -> str:
-        inc = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec, m)}', w['errors'])})"
-        budget = t.budgets["correctable_remaps_budget"]
-        return "1 - 0.6 * " + clamp01(f"{inc} / {budget:g}")
-
-    def unc(m: str, t: ModelThresholds) -> str:
-        rows = f"max by (UUID) (DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{sel(spec, m)})"
-        budget = t.budgets["uncorrectable_remaps_budget"]
-        return "1 - 0.8 * " + clamp01(f"{rows} / {budget:g}")
-
-    def retired(m: str, t: ModelThresholds) -> str:
-        extra = ", " + m if m else ""
-        pages = f'sum by (UUID) ({{__name__=~"DCGM_FI_DEV_RETIRED_(SBE|DBE)", {spec.selector}{extra}}})'
-        budget = t.budgets["retired_pages_budget"]
-        return "1 - 0.7 * " + clamp01(f"{pages} / {budget:g}")
-
+    sbe = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec)}', w['sbe'])})"
+    remaps = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec)}', w['errors'])})"
+    unc = f"max by (UUID) (DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{sel(spec)})"
+    pages = f'sum by (UUID) ({{__name__=~"DCGM_FI_DEV_RETIRED_(SBE|DBE)", {spec.selector}}})'
     dbe = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{sel(spec)}', w['errors'])})"
+
+    def share(expr: str, param: str) -> str:
+        return clamp01(op(expr, "/", threshold(spec, param)))
+
     return {
-        "sbe": per_model(spec, sbe),
-        "correctable_remaps": per_model(spec, remap),
+        "sbe": "1 - 0.5 * " + share(sbe, "sbe_per_hour_budget"),
+        "correctable_remaps": "1 - 0.6 * " + share(remaps, "correctable_remaps_budget"),
         "dbe": f"1 - 0.8 * {clamp01(dbe)}",
-        "uncorrectable_remaps": per_model(spec, unc),
-        "retired_pages": per_model(spec, retired),
+        "uncorrectable_remaps": "1 - 0.8 * " + share(unc, "uncorrectable_remaps_budget"),
+        "retired_pages": "1 - 0.7 * " + share(pages, "retired_pages_budget"),
         "remap_failure": f"1 - max by (UUID) (DCGM_FI_DEV_ROW_REMAP_FAILURE{sel(spec)})",
     }
+
+
+def temperature_share(spec: Spec, temp: str, limit_param: str) -> str:
+    """0 at the limit minus the warning margin, rising to 1 at the limit: (temp - limit) / margin + 1."""
+    margin = threshold(spec, "temp_warning_margin_celsius")
+    return clamp01(op(f"({op(temp, '-', threshold(spec, limit_param))})", "/", margin) + " + 1")
 
 
 def thermal_terms(spec: Spec) -> dict[str, str]:
     """Thermal: GPU and memory temperature against the model's limits, thermal violation time."""
     w = spec.windows
-
-    def gpu_temp(m: str, t: ModelThresholds) -> str:
-        margin = t.budgets["temp_warning_margin_celsius"]
-        temp = f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid{{{m}}})" if m else \
-            "max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid)"
-        return f"1 - {clamp01(f'({temp} - {t.slowdown_celsius - margin:g}) / {margin:g}')}"
-
-    def mem_temp(m: str, t: ModelThresholds) -> str:
-        margin = t.budgets["temp_warning_margin_celsius"]
-        temp = f"max by (UUID) (gpu:DCGM_FI_DEV_MEMORY_TEMP:valid{{{m}}})" if m else \
-            "max by (UUID) (gpu:DCGM_FI_DEV_MEMORY_TEMP:valid)"
-        return f"1 - {clamp01(f'({temp} - {t.memory_max_celsius - margin:g}) / {margin:g}')}"
-
+    gpu = temperature_share(spec, "max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid)", "slowdown_celsius")
+    mem = temperature_share(spec, "max by (UUID) (gpu:DCGM_FI_DEV_MEMORY_TEMP:valid)", "memory_max_celsius")
     violation = (f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_THERMAL_VIOLATION{sel(spec)}', w['throttle'])})"
                  f" / 1e9 / {seconds(w['throttle'])}")
-    return {"gpu_temp": per_model(spec, gpu_temp), "memory_temp": per_model(spec, mem_temp),
+    return {"gpu_temp": f"1 - {gpu}", "memory_temp": f"1 - {mem}",
             "thermal_violation": f"1 - {clamp01(f'{violation} / 0.5')}"}
 
 
@@ -142,14 +167,15 @@ def power_terms(spec: Spec) -> dict[str, str]:
 def performance_terms(spec: Spec) -> dict[str, str]:
     """Performance: hardware slowdowns, thermal clock events, SM clock under load, PCIe downtraining."""
     w = spec.windows
+
     def active(reason: str) -> str:
         return f"max by (UUID) (avg_over_time(gpuhealth_clock_event_active{sel(spec, reason)}[{w['throttle']}]))"
 
     hw = active('reason=~"hw_slowdown|hw_thermal"')
     sw = active('reason="sw_thermal"')
     capped = active('reason="power_cap"') + " > 0.5"
-    clock = (f"max by (UUID) (avg_over_time(DCGM_FI_DEV_SM_CLOCK{sel(spec)}[{w['throttle']}]))"
-             f" / max by (UUID) (max_over_time(DCGM_FI_DEV_SM_CLOCK{sel(spec)}[{w['errors']}]))")
+    clock = (f"max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_SM_CLOCK:valid[{w['throttle']}]))"
+             f" / max by (UUID) (DCGM_FI_DEV_MAX_SM_CLOCK{sel(spec)})")
     loaded = f"max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[{w['throttle']}])) > 50"
     width = (f"max by (UUID) (DCGM_FI_DEV_PCIE_LINK_WIDTH{sel(spec)}) >= bool "
              f"max by (UUID) (DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)})")
@@ -176,7 +202,6 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
     w = spec.windows
     crit = "|".join(str(x) for x in spec.xids["critical"])
     warn = "|".join(str(x) for x in spec.xids["warning"])
-    b = spec.models[-1].budgets
     crit_sel = sel(spec, 'xid=~"' + crit + '"')
     warn_sel = sel(spec, 'xid=~"' + warn + '"')
     xc = new_events(f"gpuhealth_xid_errors_total{crit_sel}", w["errors"])
@@ -185,11 +210,10 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
                                                                               "RECOVERY")]
     nvl = "(" + " + ".join(f"max by (UUID) ({window_delta(c, '1h')})" for c in links) + ")"
     pcie = f"max by (UUID) ({window_delta(f'DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}', '1h')})"
-    xb, nb, pb = b["critical_xids_budget"], b["nvlink_errors_per_hour_budget"], b["pcie_replays_per_hour_budget"]
-    return {"xid_critical": "1 - 0.9 * " + clamp01(f"{xc} / {xb:g}"),
+    return {"xid_critical": "1 - 0.9 * " + clamp01(op(xc, "/", threshold(spec, "critical_xids_budget"))),
             "xid_warning": "1 - 0.5 * " + clamp01(f"{xw} / 10"),
-            "nvlink_errors": "1 - 0.7 * " + clamp01(f"{nvl} / {nb:g}"),
-            "pcie_replays": "1 - 0.6 * " + clamp01(f"{pcie} / {pb:g}"),
+            "nvlink_errors": "1 - 0.7 * " + clamp01(op(nvl, "/", threshold(spec, "nvlink_errors_per_hour_budget"))),
+            "pcie_replays": "1 - 0.6 * " + clamp01(op(pcie, "/", threshold(spec, "pcie_replays_per_hour_budget"))),
             "gpu_up": f"max by (UUID) (gpuhealth_gpu_up{sel(spec)})"}
 
 
@@ -201,4 +225,5 @@ def overall(spec: Spec) -> str:
     """prod(score_d ^ (w_d / w_max)): the worst dimension dominates, weights temper the others."""
     parts = [f"ln(clamp_min(gpu:health_{d}:score, 0.001)) * {w / spec.max_weight:.4g}"
              for d, w in spec.weights.items() if w > 0]
-    return "clamp_max(exp(\n  " + "\n  + ".join(parts) + "\n), 1)"
+    return ("clamp_max(exp(\n  " + "\n  + ".join(parts) + "\n), 1)\n"
+            "or (gpu:health_reliability:score == 0)")

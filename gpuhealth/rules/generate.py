@@ -16,6 +16,7 @@ VALIDATED = {  # family -> physical range kept by validation
     "DCGM_FI_DEV_GPU_UTIL": (0, 100), "DCGM_FI_DEV_SM_CLOCK": (0, 5000),
 }
 ANOMALY_FAMILIES = {"DCGM_FI_DEV_GPU_TEMP": 1.0, "DCGM_FI_DEV_POWER_USAGE": 10.0, "DCGM_FI_DEV_MEMORY_TEMP": 1.0}
+TREND_COUNTERS = ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS")
 
 
 @dataclass
@@ -39,53 +40,89 @@ class Group:
     interval: str | None = None
 
 
-def recording_groups(spec: Spec) -> list[Group]:
-    """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
+def validation_rules(spec: Spec) -> list[Rule]:
+    """Inventory (last seen, identity, placement, per-GPU thresholds) and the physical-range validation."""
     s = spec.selector
-    w = spec.windows
-    validation = [Rule(record="gpu:identity:info", expr=(
-        f"max by (UUID, Hostname, modelName) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[{w['errors']}]) * 0 + 1)"))]
-    validation.append(Rule(record="gpu:placement:info", expr=(
-        "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
-        "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner) max by (UUID, datacenter, rack, owner)"
-        " (gpuhealth_asset_info)\n)\nor on (UUID)\n"
-        'label_replace(label_replace(gpu:identity:info, "rack", "$1", "Hostname", "(.*)"), '
-        '"datacenter", "unknown", "", "")')))
+    keep = ex.seconds(spec.windows["inventory"])
+    rules = [
+        Rule(record="gpu:last_seen:timestamp", expr=(
+            f"max by (UUID, Hostname, modelName, instance, job) (timestamp(DCGM_FI_DEV_GPU_TEMP{{{s}}}))\n"
+            f"or (gpu:last_seen:timestamp > time() - {keep})")),
+        Rule(record="gpu:identity:info", expr=(
+            "topk by (UUID) (1, max by (UUID, Hostname, modelName) (gpu:last_seen:timestamp)) * 0 + 1")),
+        Rule(record="gpu:placement:info", expr=(
+            "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
+            "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner) max by (UUID, datacenter, rack, owner)"
+            " (gpuhealth_asset_info)\n)\nor on (UUID)\n"
+            'label_replace(label_replace(gpu:identity:info, "rack", "$1", "Hostname", "(.*)"), '
+            '"datacenter", "unknown", "", "")')),
+    ]
+    rules += [Rule(record=ex.threshold_series(p), expr=ex.threshold_rule(spec, p)) for p in ex.PARAMS
+              if ex.varies(spec, p)]
     invalid = []
     for fam, (lo, hi) in VALIDATED.items():
-        validation.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
-        invalid.append(ex.tagged(f"({fam}{{{s}}} < {lo} or {fam}{{{s}}} > {hi} or {fam}{{{s}}} != {fam}{{{s}}})"
-                                 " * 0 + 1", fam))
-    validation.append(Rule(record="gpu:telemetry_invalid:count", expr=(
+        rules.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
+        # what validation dropped: out of range or NaN (NaN fails every comparison)
+        invalid.append(ex.tagged(f"count by (UUID) ({fam}{{{s}}} unless gpu:{fam}:valid)", fam))
+    rules.append(Rule(record="gpu:telemetry_invalid:count", expr=(
         "sum by (UUID) (\n  " + "\n  or ".join(invalid) + "\n  or " +
-        ex.tagged("max by (UUID) (gpu:identity:info) * 0", "none") + "\n)")))
-    validation.append(Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)"))
+        ex.tagged("gpu:identity:info * 0", "none") + "\n)")))
+    rules.append(Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)"))
+    return rules
 
+
+def anomaly_rules(spec: Spec) -> tuple[list[Rule], list[Rule]]:
+    """Z-scores against each GPU's own day and against its rack's peers of the same model (every minute),
+    and the hourly rollups the daily baseline is computed from (every hour).
+
+    The baseline is hierarchical so that no evaluation reads a day of raw or per-minute samples:
+    mean_1d = mean of the hourly means; var_1d = mean of the hourly variances + variance of the
+    hourly means (the law of total variance over 24 equal hours).
+    """
+    w = spec.windows
+    minute, hourly = [], []
+    for fam, floor in ANOMALY_FAMILIES.items():
+        avg = f"gpu:{fam}:avg5m"
+        minute.append(Rule(record=avg, expr=(
+            f"max by (UUID, modelName, rack) (\n  avg_over_time(gpu:{fam}:valid[5m])"
+            " * on (UUID) group_left (rack) gpu:placement:info\n)")))
+        mean1h, var1h = f"gpu:{fam}:avg1h", f"gpu:{fam}:stdvar1h"
+        hourly += [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
+                   Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
+        b = w["baseline"]
+        minute.append(Rule(record=f"gpu:{fam}:zscore{b}", expr=(
+            f"({avg} - on (UUID) group_left max by (UUID) (avg_over_time({mean1h}[{b}])))\n"
+            f"/ on (UUID) group_left max by (UUID) (\n"
+            f"  clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})\n)")))
+        minute.append(Rule(record=f"gpu:{fam}:peer_zscore", expr=(
+            f"({avg} - on (modelName, rack) group_left avg by (modelName, rack) ({avg}))\n"
+            f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})")))
+    at_load = "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load"
+    minute.append(Rule(record=at_load, expr=(
+        "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[5m]))"
+        " > 50")))
+    hourly.append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load", expr=f"avg_over_time({at_load}[1h])"))
+    for fam in TREND_COUNTERS:
+        hourly.append(Rule(record=f"gpu:{fam}:max1h", expr=f"max by (UUID) ({fam}{{{spec.selector}}})"))
+    return minute, hourly
+
+
+def trend_rules(spec: Spec) -> list[Rule]:
+    """predict_linear over the last day of hourly points: temperature at load, ECC and remap counters."""
+    t = spec.windows["trend"]
+    rules = [Rule(record=f"gpu:DCGM_FI_DEV_GPU_TEMP:predict_linear{t}_at_load",
+                  expr=f"predict_linear(gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load[{t}], 86400)")]
+    rules += [Rule(record=f"gpu:{fam}:predict_linear7d", expr=f"predict_linear(gpu:{fam}:max1h[{t}], 7 * 86400)")
+              for fam in TREND_COUNTERS]
+    return rules
+
+
+def recording_groups(spec: Spec) -> list[Group]:
+    """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
     scores = [Rule(record=f"gpu:health_{d}:score", expr=ex.with_identity(ex.dimension(ex.DIMENSION_TERMS[d](spec))))
               for d in ex.DIMENSION_TERMS]
     scores.append(Rule(record="gpu:health:score", expr=ex.overall(spec)))
-
-    anomalies = []
-    for fam, floor in ANOMALY_FAMILIES.items():
-        avg = f"gpu:{fam}:avg5m"
-        anomalies.append(Rule(record=avg, expr=f"max by (UUID) (avg_over_time(gpu:{fam}:valid[5m]))"))
-        anomalies.append(Rule(record=f"gpu:{fam}:zscore{w['baseline']}", expr=(
-            f"({avg} - avg_over_time({avg}[{w['baseline']}])) / clamp_min(stddev_over_time({avg}[{w['baseline']}]),"
-            f" {floor:g})")))
-        peers = f"({avg} * on (UUID) group_left (modelName, rack) gpu:placement:info)"
-        anomalies.append(Rule(record=f"gpu:{fam}:peer_zscore", expr=(
-            f"max by (UUID) (\n  ({peers} - on (modelName, rack) group_left avg by (modelName, rack) ({peers}))\n"
-            f"  / on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({peers}), {floor:g})\n)")))
-    anomalies.append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load", expr=(
-        "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[5m]))"
-        " > 50")))
-
-    trends = [Rule(record=f"gpu:DCGM_FI_DEV_GPU_TEMP:predict_linear{w['trend']}_at_load",
-                   expr=f"predict_linear(gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load[{w['trend']}], 86400)")]
-    for fam in ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
-                "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS"):
-        trends.append(Rule(record=f"gpu:{fam}:predict_linear7d",
-                           expr=f"max by (UUID) (predict_linear({fam}{{{s}}}[{w['trend']}], 7 * 86400))"))
+    minute, hourly = anomaly_rules(spec)
 
     thr = spec.scores["fleet_threshold"]
     placed = "(gpu:health:score * on (UUID) group_left (datacenter, rack) gpu:placement:info)"
@@ -100,9 +137,9 @@ def recording_groups(spec: Spec) -> list[Group]:
              Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
              Rule(record="rack:gpu_health_score_below_threshold:count",
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
-    return [Group("gpuhealth-validation.rules", validation), Group("gpuhealth-health.rules", scores),
-            Group("gpuhealth-anomalies.rules", anomalies, "1m"), Group("gpuhealth-trends.rules", trends, "5m"),
-            Group("gpuhealth-fleet.rules", fleet, "1m")]
+    return [Group("gpuhealth-validation.rules", validation_rules(spec)), Group("gpuhealth-health.rules", scores),
+            Group("gpuhealth-anomalies.rules", minute, "1m"), Group("gpuhealth-baselines.rules", hourly, "1h"),
+            Group("gpuhealth-trends.rules", trend_rules(spec), "5m"), Group("gpuhealth-fleet.rules", fleet, "1m")]
 
 
 def _alert(spec: Spec, name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> Rule:
@@ -125,14 +162,18 @@ def alert_groups(spec: Spec) -> list[Group]:
         new = f"(({sel_} > 0) unless {sel_} offset 10m)"
         return f"(max by (UUID, xid) (increase({sel_}[10m]) > 0 or {new})) {ident}"
 
-    def per_model_temp(offset: float) -> str:
-        return ex.per_model(spec, lambda m, t: (
-            f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid{{{m}}}) > {t.slowdown_celsius + offset:g}" if m
-            else f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid) > {t.slowdown_celsius + offset:g}"))
+    def temp_above(offset: float) -> str:
+        limit = ex.threshold(spec, "slowdown_celsius")
+        if ex.varies(spec, "slowdown_celsius"):
+            shifted = f"({limit} - {-offset:g})" if offset else limit
+            return f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid) > on (UUID) {shifted}"
+        return f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid) > {float(limit) + offset:g}"
 
     limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}})"
     power_ratio = f"max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit}"
-    host = f"max by (instance, job, Hostname) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[1d]))"
+    host = "max by (instance, job, Hostname) (gpu:last_seen:timestamp) * 0 + 1"
+    unc = f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}"
+    unc_new = f"clamp_min({unc} - ({unc} offset 1h or {unc} * 0), 0)"  # exact, and cheap: no hour of samples
     a = spec.alerts
     p_warn, p_crit = a["failure_probability_warning"], a["failure_probability_critical"]
     sc = spec.scores
@@ -146,7 +187,7 @@ def alert_groups(spec: Spec) -> list[Group]:
                "A GPU had an uncorrectable (double-bit) ECC error.",
                GPU_DESC + " had double-bit ECC errors in the last 10 minutes: the data it computed may be wrong."),
         _alert(spec, "GpuUncorrectableRowRemap",
-               f"(max by (UUID) (increase(DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}[1h])) > 0) {ident}", "0m",
+               f"(max by (UUID) ({unc_new}) > 0) {ident}", "0m",
                "warning", "A GPU remapped memory rows after uncorrectable errors.",
                GPU_DESC + " remapped rows for uncorrectable errors in the last hour; a reset is needed to apply "
                "the remap."),
@@ -156,10 +197,10 @@ def alert_groups(spec: Spec) -> list[Group]:
         _alert(spec, "GpuFallenOffBus", f"(max by (UUID) (gpuhealth_gpu_up{{{s}}}) == 0) {ident}", "1m", "critical",
                "A GPU stopped answering NVML (fallen off the bus).",
                GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
-        _alert(spec, "GpuTemperatureHigh", f"({per_model_temp(-5)}) {ident}", "10m", "warning",
+        _alert(spec, "GpuTemperatureHigh", f"({temp_above(-5)}) {ident}", "10m", "warning",
                "A GPU runs within 5 C of its slowdown temperature.",
                GPU_DESC + " is at {{ $value }} C, within 5 C of its slowdown temperature."),
-        _alert(spec, "GpuTemperatureHigh", f"({per_model_temp(0)}) {ident}", "5m", "critical",
+        _alert(spec, "GpuTemperatureHigh", f"({temp_above(0)}) {ident}", "5m", "critical",
                "A GPU is above its slowdown temperature.",
                GPU_DESC + " is at {{ $value }} C, above its slowdown temperature: clocks are throttled."),
         _alert(spec, "GpuPowerAboveLimit", f"({power_ratio} > 1.02) {ident}", "10m", "warning",
@@ -182,9 +223,8 @@ def alert_groups(spec: Spec) -> list[Group]:
                "A GPU reports values outside physical ranges.",
                GPU_DESC + " reports {{ $value }} families outside their physical range."),
         _alert(spec, "GpuTelemetryAbsent",
-               f"(max by (UUID, Hostname, modelName) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{s}}}[1h]))"
-               f" unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}})", "10m", "warning",
-               "A GPU that reported within the last hour reports no more.",
+               f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}}", "10m", "warning",
+               f"A GPU that reported within the last {spec.windows['inventory']} reports no more.",
                GPU_DESC + " stopped reporting telemetry."),
         _alert(spec, "GpuExporterDown",
                f"(up{{{s}}} == 0) * on (instance, job) group_left (Hostname) {host}", "5m", "critical",

@@ -34,6 +34,7 @@ def _labels(gpu: str, own: bool = False, **extra: str) -> str:
 HEALTHY = {  # family -> promtool values for a healthy GPU over 60 minutes at 1m
     "DCGM_FI_DEV_GPU_TEMP": "60x60", "DCGM_FI_DEV_MEMORY_TEMP": "66x60", "DCGM_FI_DEV_POWER_USAGE": "400x60",
     "DCGM_FI_DEV_POWER_MGMT_LIMIT": "700x60", "DCGM_FI_DEV_GPU_UTIL": "90x60", "DCGM_FI_DEV_SM_CLOCK": "1980x60",
+    "DCGM_FI_DEV_MAX_SM_CLOCK": "1980x60",
     "DCGM_FI_DEV_PCIE_LINK_GEN": "5x60", "DCGM_FI_DEV_PCIE_MAX_LINK_GEN": "5x60",
     "DCGM_FI_DEV_PCIE_LINK_WIDTH": "16x60",
     "DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH": "16x60", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "0x60",
@@ -198,6 +199,16 @@ def tests_document(spec: Spec) -> dict:
                       "promql_expr_test": [{"expr": f'gpu:health_{dim}:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
                                             "exp_samples": [{"labels": f"gpu:health_{dim}:score" + _plain(identb),
                                                              "value": want}]}]})
+    stopped = {fam: v.split("x")[0] + "x10" for fam, v in HEALTHY.items()}
+    tests.append({"name": "a GPU whose telemetry stopped has no scores (unknown), not healthy ones", "interval": "1m",
+                  "input_series": _series(Case("stopped", "", {**stopped, "gpuhealth_gpu_up": "1x10"})),
+                  "promql_expr_test": [{"expr": f'{name}{{UUID="{GPUS["B"]}"}}', "eval_time": "40m", "exp_samples": []}
+                                       for name in [*(f"gpu:health_{d}:score" for d in spec.weights), "gpu:health:score"]]})
+    tests.append({"name": "a GPU fallen off the bus scores 0 overall", "interval": "1m",
+                  "input_series": _series(Case("off the bus", "", {**stopped, "gpuhealth_gpu_up": "1x10 0x50"})),
+                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
+                                        "exp_samples": [{"labels": "gpu:health:score" + _plain(identb),
+                                                         "value": 0}]}]})
     tests.append({"name": "the worst dimension dominates the overall score", "interval": "1m",
                   "input_series": _series(Case("worst", "", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
