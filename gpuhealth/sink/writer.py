@@ -1,8 +1,9 @@
-"""Writing decoded batches into TimescaleDB: series ids from a cache, samples by binary COPY.
+"""Writing decoded batches into TimescaleDB: series ids from a cache, samples as binary arrays.
 
-Samples go by binary COPY into a temporary staging table, then ``INSERT ... ON CONFLICT DO
-NOTHING`` into the hypertable, in one transaction: the 2xx is sent only after the commit, and a
-re-sent batch adds nothing. Series ids come from a cache keyed as the decoder keys series (the raw
+A batch's samples go as three binary array parameters of one ``INSERT ... SELECT FROM unnest(...)
+ON CONFLICT DO NOTHING`` statement in autocommit: one round trip, atomic (one statement is one
+transaction), committed with ``synchronous_commit = on`` before the 2xx is sent; a re-sent batch
+adds nothing. Series ids come from a cache keyed as the decoder keys series (the raw
 label block of a 1.0 request, else the labels), which the decoder also consults so that a known
 series is neither validated nor looked up again; new series are inserted with ON CONFLICT so that
 concurrent writers agree on one id.
@@ -19,29 +20,25 @@ import psycopg
 
 from gpuhealth.sink.decode import Batch
 from gpuhealth.sink.dsn import redact
+from gpuhealth.sink.pgarray import Float8Array, Int8Array, TimestamptzArray, register
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or failed; the request should be retried later."""
 
 
-ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("time", ">i8"), ("l2", ">i4"), ("sid", ">i8"), ("l3", ">i4"),
-                ("v", ">f8")])
-PG_EPOCH_MS = 946_684_800_000  # 2000-01-01, the origin of PostgreSQL's binary timestamptz (microseconds)
-COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+INSERT = ("INSERT INTO samples (time, series_id, value) SELECT * FROM unnest(%b, %b, %b) "
+          "ON CONFLICT (series_id, time) DO NOTHING")
 
 
-def binary_copy_rows(ids: list[int], index: list[int], times: list[int], values: list[float]) -> bytes:
-    """PostgreSQL binary COPY data for (time timestamptz, series_id bigint, value float8) rows, built in bulk.
+def sample_arrays(ids: list[int], index: list[int], times: list[int],
+                  values: list[float]) -> tuple[TimestamptzArray, Int8Array, Float8Array]:
+    """The time, series id and value arrays of a batch's samples, built in bulk.
 
-    Row k is sample k: its series' id ``ids[index[k]]``, its time ``times[k]`` (ms) and ``values[k]``."""
-    rows = np.empty(len(times), dtype=ROW)
-    rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 8, 8, 8
-    rows["time"] = (np.array(times, dtype=np.int64) - PG_EPOCH_MS) * 1000
-    rows["sid"] = np.array(ids, dtype=np.int64)[np.array(index, dtype=np.intp)]
-    rows["v"] = values
-    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
+    Sample k is stored as its time ``times[k]`` (ms), its series' id ``ids[index[k]]`` and ``values[k]``."""
+    sid = np.asarray(ids, dtype=np.int64)[np.asarray(index, dtype=np.intp)]
+    return (TimestamptzArray.from_ms(np.asarray(times, dtype=np.int64)), Int8Array.of(sid),
+            Float8Array.of(np.asarray(values, dtype=np.float64)))
 
 
 class Writer:
@@ -59,14 +56,12 @@ class Writer:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
             try:
-                conn = psycopg.connect(self.dsn, connect_timeout=5)
+                conn = psycopg.connect(self.dsn, connect_timeout=5, autocommit=True)
             except psycopg.OperationalError as exc:
                 why = redact(str(exc), self.dsn)
                 raise DatabaseUnavailable(f"cannot connect to {redact(self.dsn)}: {why}") from None
             conn.execute("SET synchronous_commit = on")
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS staging (time timestamptz, series_id bigint, "
-                         "value double precision) ON COMMIT DELETE ROWS")
-            conn.commit()
+            register(conn)
             self._local.conn = conn
         return conn
 
@@ -89,7 +84,7 @@ class Writer:
         for labels in missing.values():
             d = dict(labels)
             rows.append((d.get("__name__", ""), json.dumps(d, sort_keys=True), d.get("UUID")))
-        with conn.cursor() as cur:
+        with conn.transaction(), conn.cursor() as cur:
             cur.executemany("INSERT INTO series (metric, labels, uuid) VALUES (%s, %s::jsonb, %s) "
                             "ON CONFLICT (labels) DO NOTHING", rows)
             cur.execute("SELECT id, labels FROM series WHERE labels = ANY(%s::jsonb[])", ([r[1] for r in rows],))
@@ -107,14 +102,8 @@ class Writer:
             return 0
         try:
             conn = self._conn()
-            with conn.transaction():
-                ids = self._series_ids(conn, batch)
-                with conn.cursor() as cur:
-                    with cur.copy("COPY staging (time, series_id, value) FROM STDIN (FORMAT BINARY)") as copy:
-                        copy.write(binary_copy_rows(ids, batch.index, batch.times, batch.values))
-                    cur.execute("INSERT INTO samples (time, series_id, value) SELECT time, series_id, value "
-                                "FROM staging ON CONFLICT (series_id, time) DO NOTHING")
-                    stored = cur.rowcount
+            ids = self._series_ids(conn, batch)
+            stored = conn.execute(INSERT, sample_arrays(ids, batch.index, batch.times, batch.values)).rowcount
             self.note_written(min(batch.times))
             return stored
         except psycopg.OperationalError as exc:
