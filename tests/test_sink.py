@@ -134,6 +134,24 @@ def test_sql_metacharacters_in_label_values_are_stored_verbatim(sink):
         assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 1
 
 
+@pytest.mark.integration
+def test_binary_arrays_reach_postgresql_exactly(postgres):
+    """The sample arrays the writer sends decode in PostgreSQL to the same instants, ids and values."""
+    from gpuhealth.sink.pgarray import register
+    from gpuhealth.sink.writer import sample_arrays
+
+    times = [0, NOW_MS, MAX_TS_MS, 946_684_800_001]
+    values = [1.5, -0.0, math.inf, math.nan]
+    with psycopg.connect(postgres) as conn:
+        register(conn)
+        rows = conn.execute("SELECT * FROM unnest(%b, %b, %b)",
+                            sample_arrays([7, -2, 2**62], [0, 2, 1, 2], times, values)).fetchall()
+    assert [r[0] for r in rows] == [datetime.fromtimestamp(t / 1000, UTC) for t in times]
+    assert [r[1] for r in rows] == [7, 2**62, -2, 2**62]
+    assert rows[:3] == [(rows[i][0], rows[i][1], values[i]) for i in range(3)] and math.isnan(rows[3][2])
+    assert math.copysign(1, rows[1][2]) == -1
+
+
 def test_unavailable_database_answers_503_with_retry_after():
     server, _ = serve(Writer("postgresql://nobody:s3cretpw@127.0.0.1:1/none"), "127.0.0.1:0")
     threading.Thread(target=server.serve_forever, daemon=True).start()

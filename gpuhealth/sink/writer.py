@@ -80,16 +80,14 @@ class Writer:
                     ids[i] = sid
         if not missing:
             return ids
-        rows = []
-        for labels in missing.values():
-            d = dict(labels)
-            rows.append((d.get("__name__", ""), json.dumps(d, sort_keys=True), d.get("UUID")))
-        with conn.transaction(), conn.cursor() as cur:
-            cur.executemany("INSERT INTO series (metric, labels, uuid) VALUES (%s, %s::jsonb, %s) "
-                            "ON CONFLICT (labels) DO NOTHING", rows)
-            cur.execute("SELECT id, labels FROM series WHERE labels = ANY(%s::jsonb[])", ([r[1] for r in rows],))
-            found = {json.dumps(lab, sort_keys=True): i for i, lab in cur.fetchall()}
-        new = {key: found[row[1]] for key, row in zip(missing, rows, strict=True)}
+        rows = [json.dumps(dict(labels), sort_keys=True) for labels in missing.values()]
+        every = "[" + ",".join(rows) + "]"  # one jsonb parameter for all: no per-label work in Python
+        with conn.transaction():
+            conn.execute("INSERT INTO series (metric, labels, uuid) SELECT coalesce(e->>'__name__', ''), e, "
+                         "e->>'UUID' FROM jsonb_array_elements(%s::jsonb) e ON CONFLICT (labels) DO NOTHING", (every,))
+            found = {json.dumps(lab, sort_keys=True): i for i, lab in conn.execute(
+                "SELECT id, labels FROM series WHERE labels IN (SELECT jsonb_array_elements(%s::jsonb))", (every,))}
+        new = {key: found[row] for key, row in zip(missing, rows, strict=True)}
         with self._lock:
             if len(cache) + len(new) > self.cache_size:
                 cache.clear()
