@@ -255,9 +255,10 @@ def test_fast_and_full_decoders_refuse_damaged_requests_alike(series, damage):
 
 def test_fast_and_full_decoders_agree_on_every_byte_of_a_damaged_sample():
     """Every value of every byte of a known series' sample field (and the length before it): same outcome."""
-    raw = v1_body([_series(n=1), _series(uuid="GPU-2", n=1)], compress=False)
+    raw = v1_body([_series(n=1), (_series(uuid="GPU-2")[0], [(NOW_MS, STALE)])], compress=False)
     known = {k: i for i, k in enumerate(decode(raw, 1, Limits()).keys)}
-    assert len(known) == 2 and decode(raw, 1, Limits(), known).series == [None, None]  # the fast path reads it
+    batch = decode(raw, 1, Limits(), known)
+    assert len(known) == 2 and batch.series == [None, None] and batch.stale == 1  # the fast path reads it
     tail = len(raw) - 18
     for at in [1, 2, *range(tail, len(raw))]:  # the series' length varint, then its sample field
         for byte in range(256):

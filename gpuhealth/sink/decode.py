@@ -16,7 +16,7 @@ import cramjam
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from gpuhealth.sink.proto import RequestV2, TimeSeries, WriteRequest
-from gpuhealth.sink.wire import MAX_TS_MS, walk_v1
+from gpuhealth.sink.wire import MAX_TS_MS, walk_known_v1, walk_v1
 
 STALE_NAN_BITS = 0x7FF0000000000002
 # timestamps PostgreSQL's timestamptz can hold and that make sense for monitoring: years 1970 to 9999
@@ -191,6 +191,10 @@ def _labels_of(block: bytes) -> list[tuple[str, str]] | None:
 
 def _decode_v1_fast(raw: bytes, limits: Limits, known: Mapping[Hashable, int]) -> Batch | None:
     """The batch of a 1.0 request in the shape Prometheus sends, or None for decode_full to decide."""
+    walked = walk_known_v1(raw, limits.max_series, known) if known else None
+    if walked is not None:
+        return Batch(version=1, keys=walked.keys, ids=walked.ids, series=[None] * len(walked.keys),
+                     index=walked.index, times=walked.times, values=walked.values, stale=walked.stale)
     walked = walk_v1(raw, limits.max_series, known)
     if walked is None:
         return None

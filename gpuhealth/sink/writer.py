@@ -102,7 +102,7 @@ class Writer:
             conn = self._conn()
             ids = self._series_ids(conn, batch)
             stored = conn.execute(INSERT, sample_arrays(ids, batch.index, batch.times, batch.values)).rowcount
-            self.note_written(min(batch.times))
+            self.note_written(int(np.min(batch.times)))
             return stored
         except psycopg.OperationalError as exc:
             self._drop()
