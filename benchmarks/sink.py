@@ -274,16 +274,23 @@ def run_phase(label: str, target, shards: list[Shard], seconds: float, rate: flo
             print(f"  {label}: warm-up failures {warm.failures}", file=sys.stderr)
     tally = Tally()
     interval = None if rate is None else BATCH * len(shards) / rate
+    finished: list[float] = []
+
+    def timed(*args) -> None:
+        target(*args)
+        finished.append(time.perf_counter())
+
     start = time.perf_counter()
     until = start + seconds
-    threads = [threading.Thread(target=target, args=(s, until, tally, interval)) for s in shards]
+    threads = [threading.Thread(target=timed, args=(s, until, tally, interval)) for s in shards]
     for t in threads:
         t.start()
     with tqdm(total=int(seconds), desc=label, unit="s", disable=not sys.stderr.isatty(), leave=False) as bar:
-        while any(t.is_alive() for t in threads):
-            time.sleep(1)
-            bar.update(1)
-    elapsed = time.perf_counter() - start
+        for t in threads:
+            while t.is_alive():
+                t.join(0.25)
+                bar.update(min(int(time.perf_counter() - start), int(seconds)) - bar.n)
+    elapsed = max(finished) - start  # when the last shard finished, not when this loop noticed
     lat = np.array(tally.latencies) if tally.latencies else np.array([float("nan")])
     return {"rate": tally.samples / elapsed, "samples": tally.samples, "elapsed": elapsed,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),

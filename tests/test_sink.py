@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from gpuhealth.sink.decode import MAX_TS_MS, Limits, RequestError, decode, decode_full, decompress, protocol_version
 from gpuhealth.sink.dsn import redact
-from gpuhealth.sink.maintenance import apply_retention, refresh_rollups, set_retention
+from gpuhealth.sink.maintenance import RETENTION_POLICY, apply_retention, refresh_rollups, set_retention
 from gpuhealth.sink.migrate import SQL_DIR, migrate
 from gpuhealth.sink.proto import TimeSeries
 from gpuhealth.sink.server import serve
@@ -305,6 +305,22 @@ def test_licensed_edition_sql_parses_and_fails_only_on_the_license(postgres):
             err = info.value
             assert err.sqlstate != "42601", f"syntax error in licensed SQL: {stmt[:80]}"
             assert "license" in str(err).lower() or err.sqlstate == "0A000", str(err)
+
+
+@pytest.mark.integration
+def test_licensed_retention_policies_parse_and_fail_only_on_the_license(postgres):
+    """--retention.* replaces the policies on the licensed edition; here that SQL must reach the license check."""
+    migrate(postgres)
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        for statement in RETENTION_POLICY:
+            with pytest.raises(psycopg.Error) as info, conn.transaction():
+                conn.execute(statement, {"table": "samples_1m", "keep": timedelta(days=7)})
+            assert "license" in str(info.value) and info.value.sqlstate == "0A000", str(info.value)
+        with pytest.raises(psycopg.Error, match="license"), conn.transaction():
+            set_retention(conn, {"samples": timedelta(days=7)}, licensed=True)
+        set_retention(conn, {"samples": timedelta(days=7)})  # asks the database: Apache, so the table only
+        assert conn.execute("SELECT keep FROM retention WHERE table_name = 'samples'").fetchone()[0] == \
+            timedelta(days=7)
 
 
 @pytest.mark.integration

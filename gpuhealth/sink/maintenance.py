@@ -77,13 +77,24 @@ def apply_retention(conn: psycopg.Connection) -> dict[str, int]:
     return dropped
 
 
-def set_retention(conn: psycopg.Connection, keep: dict[str, timedelta]) -> None:
-    """Set the retention of tables (samples, samples_1m, samples_5m, samples_1h)."""
+RETENTION_POLICY = ("SELECT remove_retention_policy(%(table)s::regclass, if_exists => true)",
+                    "SELECT add_retention_policy(%(table)s::regclass, drop_after => %(keep)s::interval)")
+
+
+def set_retention(conn: psycopg.Connection, keep: dict[str, timedelta], licensed: bool | None = None) -> None:
+    """Set the retention of tables (samples, samples_1m, samples_5m, samples_1h).
+
+    On the licensed edition (``licensed`` None: ask the database) each table's retention policy is
+    replaced too; on the Apache edition the maintenance loop reads the ``retention`` table."""
+    if licensed is None:
+        licensed = edition(conn) == "timescale"
     for table, interval in keep.items():
         if table not in ("samples", *ROLLUPS):
             raise ValueError(f"retention: unknown table {table!r}")
         conn.execute("INSERT INTO retention VALUES (%s, %s) ON CONFLICT (table_name) "
                      "DO UPDATE SET keep = excluded.keep", (table, interval))
+        for statement in RETENTION_POLICY if licensed else ():
+            conn.execute(statement, {"table": table, "keep": interval})
 
 
 class Maintenance:
