@@ -54,6 +54,9 @@ def test_v1_and_v2_are_stored_and_a_resent_batch_adds_nothing(sink):
     assert r.status_code == 204 and _count(dsn) == 6
     assert requests.post(url, data=body, headers=V1_HEADERS, timeout=10).status_code == 204
     assert _count(dsn) == 6  # re-sent after a timeout: no duplicates
+    overlap = v1_body([_series(uuid="GPU-1", n=4), _series(uuid="GPU-1", n=4)])  # 3 stored + 1 new, twice over
+    assert requests.post(url, data=overlap, headers=V1_HEADERS, timeout=10).status_code == 204
+    assert _count(dsn) == 7  # only the new sample, once
     r = requests.post(url, data=v2_body([_series(uuid="GPU-2", n=4)]), headers=V2_HEADERS, timeout=10)
     assert r.status_code == 204 and r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "4"
     assert r.headers["X-Prometheus-Remote-Write-Histograms-Written"] == "0"

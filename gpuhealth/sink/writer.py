@@ -1,9 +1,11 @@
 """Writing decoded batches into TimescaleDB: series ids from a cache, samples as binary arrays.
 
-A batch's samples go as three binary array parameters of one ``INSERT ... SELECT FROM unnest(...)
-ON CONFLICT DO NOTHING`` statement in autocommit: one round trip, atomic (one statement is one
-transaction), committed with ``synchronous_commit = on`` before the 2xx is sent; a re-sent batch
-adds nothing. Series ids come from a cache keyed as the decoder keys series (the raw
+A batch's samples go as three binary array parameters of one ``INSERT ... SELECT FROM unnest(...)``
+statement in autocommit: one round trip, atomic (one statement is one transaction), committed with
+``synchronous_commit = on`` before the 2xx is sent. The unique (series_id, time) index refuses a
+re-sent batch whole; it is then inserted again with ``ON CONFLICT DO NOTHING``, which keeps only
+what is new. (A plain insert costs PostgreSQL much less than ON CONFLICT's speculative insertion,
+and re-sent batches are rare.) Series ids come from a cache keyed as the decoder keys series (the raw
 label block of a 1.0 request, else the labels), which the decoder also consults so that a known
 series is neither validated nor looked up again; new series are inserted with ON CONFLICT so that
 concurrent writers agree on one id.
@@ -27,8 +29,8 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or failed; the request should be retried later."""
 
 
-INSERT = ("INSERT INTO samples (time, series_id, value) SELECT * FROM unnest(%b, %b, %b) "
-          "ON CONFLICT (series_id, time) DO NOTHING")
+INSERT = "INSERT INTO samples (time, series_id, value) SELECT * FROM unnest(%b, %b, %b)"
+INSERT_NEW = INSERT + " ON CONFLICT (series_id, time) DO NOTHING"
 
 
 def sample_arrays(ids: list[int], index: list[int], times: list[int],
@@ -101,7 +103,11 @@ class Writer:
         try:
             conn = self._conn()
             ids = self._series_ids(conn, batch)
-            stored = conn.execute(INSERT, sample_arrays(ids, batch.index, batch.times, batch.values)).rowcount
+            arrays = sample_arrays(ids, batch.index, batch.times, batch.values)
+            try:
+                stored = conn.execute(INSERT, arrays).rowcount
+            except psycopg.errors.UniqueViolation:  # a re-sent batch: the statement stored nothing; keep the new
+                stored = conn.execute(INSERT_NEW, arrays).rowcount
             self.note_written(int(np.min(batch.times)))
             return stored
         except psycopg.OperationalError as exc:
