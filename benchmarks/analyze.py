@@ -1,5 +1,5 @@
 """One full analysis cycle (queries, features, all models, anomalies, economics, exposition) against a
-Prometheus holding a simulated fleet of 1,000 and 10,000 GPUs (50,000 with --large).
+Prometheus holding a simulated fleet of 1,000, 10,000 and 50,000 GPUs.
 
 Each size: a short simulated history (3 hours at 300 s, written and backfilled by a child process)
 in a fresh Prometheus, then one
@@ -7,12 +7,18 @@ cycle of the packaged models with the default pricing and the fleet's inventory,
 analyzer process's peak RSS, and the exposition of the verdicts. The baseline is the smallest size:
 the ratio of time per GPU shows whether cost grows faster than linearly.
 
-    .venv/bin/python benchmarks/analyze.py [--sizes 1000,10000]
+Fleets larger than ``--chunk`` GPUs (10,000) are simulated as several fleets of at most that size
+(seeds 3, 4, ...; distinct UUIDs) backfilled one after the other into the same Prometheus, with each
+chunk's OpenMetrics text deleted once it is in blocks: one 50,000-GPU history would be about 25 GB
+of text (505 MB per 1,000 GPUs) and hold 2-hour windows of it in the writer's memory.
+
+    .venv/bin/python benchmarks/analyze.py [--sizes 1000,10000,50000] [--chunk 10000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -36,15 +42,28 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def one(gpus: int, tmp: Path) -> tuple[float, float, float, int]:
+def history(gpus: int, chunk: int, tmp: Path, end: float) -> dict:
+    """Write and backfill the fleet's history in chunks of at most ``chunk`` GPUs; its inventory."""
+    inventory: dict = {}
+    t0 = time.perf_counter()
+    for k, first in enumerate(range(0, gpus, chunk)):
+        out = tmp / f"h{k}"
+        # in a child process, so that the peak RSS measured here is the analyzer's alone
+        subprocess.run([sys.executable, "-m", "gpuhealth", "sim", "history", "--gpus", str(min(chunk, gpus - first)),
+                        "--days", "0.125", "--step", "300s", "--seed", str(3 + k), "--end", str(end), "--out",
+                        str(out), "--backfill", str(tmp / "tsdb")], check=True, stdout=subprocess.DEVNULL)
+        inventory.update(read_inventory_file(out / "assets.csv"))
+        for f in out.glob("window-*.om"):
+            f.unlink()
+    print(f"  {gpus:>6} GPUs: history written and backfilled in {time.perf_counter() - t0:.0f} s")
+    return inventory
+
+
+def one(gpus: int, tmp: Path, chunk: int) -> tuple[float, float, float, int]:
     end = float(int(time.time()) // 300 * 300)
-    # history in a child process, so that the peak RSS measured here is the analyzer's alone
-    subprocess.run([sys.executable, "-m", "gpuhealth", "sim", "history", "--gpus", str(gpus), "--days", "0.125",
-                    "--step", "300s", "--seed", "3", "--end", str(end), "--out", str(tmp / "h"),
-                    "--backfill", str(tmp / "tsdb")], check=True, stdout=subprocess.DEVNULL)
+    inventory = history(gpus, chunk, tmp, end)
     prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
     try:
-        inventory = read_inventory_file(tmp / "h" / "assets.csv")
         analyzer = Analyzer(PromClient(prom.url, timeout=120), load_version(DEFAULT), inventory=inventory,
                             pricing=load_pricing())
         collector = VerdictCollector(inventory)
@@ -57,7 +76,8 @@ def one(gpus: int, tmp: Path) -> tuple[float, float, float, int]:
         t2 = time.perf_counter()
         judged = sum(v.status == "judged" for v in collector.result.verdicts)
         print(f"  {gpus:>6} GPUs: cycle {t1 - t0:6.2f} s ({collector.result.queries} queries, {judged} judged), "
-              f"exposition {t2 - t1:5.2f} s ({len(body) / 1e6:.1f} MB), peak RSS {rss_mb():.0f} MB")
+              f"exposition {t2 - t1:5.2f} s ({len(body) / 1e6:.1f} MB), peak RSS {rss_mb():.0f} MB, "
+              f"load average {os.getloadavg()[0]:.1f}")
         return t2 - t0, rss_mb(), (t2 - t0) / gpus, judged
     finally:
         prom.stop()
@@ -65,14 +85,15 @@ def one(gpus: int, tmp: Path) -> tuple[float, float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--sizes", default="1000,10000,50000")
+    ap.add_argument("--chunk", type=int, default=10000, help="GPUs per simulated history")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     results = {}
     for n in sizes:
         tmp = Path(tempfile.mkdtemp(prefix="gpuhealth-bench-analyze-"))
         try:
-            results[n] = one(n, tmp)
+            results[n] = one(n, tmp, args.chunk)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     base = results[sizes[0]][2]

@@ -151,3 +151,34 @@ def test_online_and_offline_features_agree(prometheus_factory, postgres):
         exporter.shutdown()
         poller.stop()
         sink.shutdown()
+
+
+def test_weekly_xid_counts_include_series_that_appeared_within_the_week(tmp_path, prometheus_factory):
+    """The exporter's XID counter series appears with its first event: a week's count must include it,
+    while a hardware counter first seen within the week is not taken for a week's growth."""
+    from gpuhealth.sim.history import backfill
+
+    at = float(int(time.time()) // 3600 * 3600 - DAY)
+    base = 'job="gpuhealth",instance="n:9494"'
+    lines = ["# TYPE gpuhealth_xid_errors counter"]
+    steps = np.arange(at - 8 * DAY, at + 1, 300.0)
+    for t in steps:  # GPU-a: first XID 63 two days ago (3 events), two more 12 hours ago
+        if t >= at - 2 * DAY:
+            lines.append(f'gpuhealth_xid_errors_total{{{base},UUID="GPU-a",xid="63"}} {3 if t < at - DAY / 2 else 5} '
+                         f"{t:.0f}")
+    for t in steps:  # GPU-b: an old series (4 events 8 days ago), two more 3 days ago
+        lines.append(f'gpuhealth_xid_errors_total{{{base},UUID="GPU-b",xid="61"}} {4 if t < at - 3 * DAY else 6} '
+                     f"{t:.0f}")
+    lines.append("# TYPE DCGM_FI_DEV_ECC_SBE_AGG_TOTAL gauge")
+    for t in steps[steps >= at - 2 * DAY]:  # a lifetime counter first seen two days ago
+        lines.append(f'DCGM_FI_DEV_ECC_SBE_AGG_TOTAL{{{base},UUID="GPU-a"}} 40 {t:.0f}')
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "window-0.om").write_text("\n".join(lines) + "\n# EOF\n")
+    backfill(tmp_path / "h", tmp_path / "tsdb", progress=False)
+    prom = prometheus_factory(storage_path=tmp_path / "tsdb", retention="100y")
+    frame = online(PromClient(prom.url), at)
+    col = {name: dict(zip(frame.uuids, frame.columns[name], strict=True))
+           for name in ("xid_warning_7d", "xid_warning_1d", "sbe_7d")}
+    assert col["xid_warning_7d"] == {"GPU-a": 5, "GPU-b": 2}
+    assert col["xid_warning_1d"] == {"GPU-a": 2, "GPU-b": 0}
+    assert np.isnan(col["sbe_7d"]["GPU-a"])

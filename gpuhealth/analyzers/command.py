@@ -99,8 +99,9 @@ def model() -> None:
 
 @model.command()
 @click.option("--source", type=click.Choice(["sim", "timescaledb"]), default="sim", show_default=True)
-@click.option("--gpus", default=192, show_default=True, help="Simulated GPUs (--source sim).")
-@click.option("--days", default=28.0, show_default=True, help="Simulated days (--source sim).")
+@click.option("--gpus", default=320, show_default=True, help="Simulated GPUs (--source sim).")
+@click.option("--days", default=35.0, show_default=True,
+              help="Simulated days (--source sim): rows from day 7 (full weekly windows) to a week before the end.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--hazard-scale", default=40.0, show_default=True, help="Accelerated-life factor (--source sim).")
 @click.option("--db", "dsn", default=None, envvar="GPUHEALTH_DB",

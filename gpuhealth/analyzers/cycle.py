@@ -29,10 +29,12 @@ log = logging.getLogger("gpuhealth.analyzers")
 FACTOR_MODE = {
     "sbe_1d": "memory", "sbe_7d": "memory", "sbe_accel": "memory", "corr_remaps_7d": "memory",
     "unc_remaps": "memory", "dbe_7d": "memory", "remap_failure": "memory", "retired_dbe": "memory",
-    "thermal_r_1d": "thermal", "thermal_r_trend": "thermal", "thermal_violation_frac": "thermal",
-    "power_violation_frac": "power", "power_peak_ratio": "power", "brake_1d": "power",
-    "pcie_replay_1d": "interconnect", "pcie_replay_7d": "interconnect", "nvlink_errors_1d": "interconnect",
-    "downtrained": "interconnect", "xid_critical_7d": None, "xid_warning_7d": None,
+    "thermal_r_1d": "thermal", "thermal_r_trend": "thermal", "thermal_rise_1d": "thermal",
+    "thermal_violation_frac": "thermal", "power_violation_frac": "power", "power_peak_ratio": "power",
+    "brake_1d": "power",
+    "pcie_replay_1d": "interconnect", "pcie_replay_7d": "interconnect", "pcie_accel": "interconnect",
+    "nvlink_errors_1d": "interconnect", "downtrained": "interconnect", "xid_critical_1d": None,
+    "xid_critical_7d": None, "xid_warning_1d": None, "xid_warning_7d": None,
 }
 
 

@@ -38,6 +38,9 @@ class Feature:
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     agg: str = "max"  # how series of one GPU combine: max or sum
     help: str = ""
+    # delta only: a series that did not exist at the window's start counts from zero (the exporter's
+    # XID counters appear with their first event, so their first events would otherwise be lost)
+    from_zero: bool = False
 
     def selector(self, base: str = SELECTOR) -> str:
         """The metric's PromQL selector."""
@@ -49,7 +52,8 @@ class Feature:
         s = self.selector(base)
         inner = {
             "last": f"last_over_time({s}[{self.window}])",
-            "delta": f"clamp_min({s} - {s} offset {self.window}, 0)",
+            "delta": (f"(clamp_min({s} - {s} offset {self.window}, 0) or {s})" if self.from_zero
+                      else f"clamp_min({s} - {s} offset {self.window}, 0)"),
             "avg": f"avg_over_time({s}[{self.window}])",
             "max": f"max_over_time({s}[{self.window}])",
             "min": f"min_over_time({s}[{self.window}])",
@@ -72,8 +76,9 @@ class Feature:
         if self.kind == "last":
             per_series = f"SELECT uuid, v FROM ({last_at('%(at)s')}) x"
         elif self.kind == "delta":
-            per_series = (f"SELECT a.uuid, greatest(a.v - b.v, 0) AS v FROM ({last_at('%(at)s')}) a "
-                          f"JOIN ({last_at('(%(at)s - %(window)s::interval)')}) b ON a.series_id = b.series_id")
+            join, old = ("LEFT JOIN", "coalesce(b.v, 0)") if self.from_zero else ("JOIN", "b.v")
+            per_series = (f"SELECT a.uuid, greatest(a.v - {old}, 0) AS v FROM ({last_at('%(at)s')}) a "
+                          f"{join} ({last_at('(%(at)s - %(window)s::interval)')}) b ON a.series_id = b.series_id")
         else:
             window = "r.bucket >= %(at)s - %(window)s::interval AND r.bucket + interval '1 minute' <= %(at)s"
             expr = {"avg": "sum(r.avg * r.count) / sum(r.count)", "max": "max(r.max)", "min": "min(r.min)"}[self.kind]
@@ -94,9 +99,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("retired_dbe", "last", "DCGM_FI_DEV_RETIRED_DBE", help="pages retired after DBEs"),
     Feature("temp_1d", "avg", "DCGM_FI_DEV_GPU_TEMP", "1d", help="mean temperature, last day"),
     Feature("temp_7d", "avg", "DCGM_FI_DEV_GPU_TEMP", "7d", help="mean temperature, last week"),
+    Feature("temp_max_1d", "max", "DCGM_FI_DEV_GPU_TEMP", "1d", help="peak temperature, last day"),
+    Feature("temp_min_1d", "min", "DCGM_FI_DEV_GPU_TEMP", "1d", help="lowest temperature, last day"),
     Feature("power_1d", "avg", "DCGM_FI_DEV_POWER_USAGE", "1d", help="mean power, last day"),
     Feature("power_7d", "avg", "DCGM_FI_DEV_POWER_USAGE", "7d", help="mean power, last week"),
     Feature("power_max_1d", "max", "DCGM_FI_DEV_POWER_USAGE", "1d", help="peak power, last day"),
+    Feature("power_min_1d", "min", "DCGM_FI_DEV_POWER_USAGE", "1d", help="lowest power, last day"),
     Feature("power_limit", "last", "DCGM_FI_DEV_POWER_MGMT_LIMIT", help="power limit"),
     Feature("util_1d", "avg", "DCGM_FI_DEV_GPU_UTIL", "1d", help="mean utilisation, last day"),
     Feature("thermal_violation_1d", "delta", "DCGM_FI_DEV_THERMAL_VIOLATION", "1d", help="ns throttled by heat"),
@@ -109,9 +117,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature("link_width", "last", "DCGM_FI_DEV_PCIE_LINK_WIDTH", help="PCIe link width"),
     Feature("link_width_max", "last", "DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH", help="PCIe maximum link width"),
     Feature("xid_critical_7d", "delta", "gpuhealth_xid_errors_total", "7d", {"xid": CRITICAL_XIDS}, "sum",
-            help="critical XIDs in a week"),
+            help="critical XIDs in a week", from_zero=True),
     Feature("xid_warning_7d", "delta", "gpuhealth_xid_errors_total", "7d", {"xid": WARNING_XIDS}, "sum",
-            help="warning XIDs in a week"),
+            help="warning XIDs in a week", from_zero=True),
+    Feature("xid_critical_1d", "delta", "gpuhealth_xid_errors_total", "1d", {"xid": CRITICAL_XIDS}, "sum",
+            help="critical XIDs in a day", from_zero=True),
+    Feature("xid_warning_1d", "delta", "gpuhealth_xid_errors_total", "1d", {"xid": WARNING_XIDS}, "sum",
+            help="warning XIDs in a day", from_zero=True),
     Feature("brake_1d", "avg", "gpuhealth_clock_event_active", "1d", {"reason": ("hw_power_brake",)},
             help="share of the day in power-brake slowdown"),
     Feature("up_min_1h", "min", "gpuhealth_gpu_up", "1h", help="whether the GPU answered all of the last hour"),
@@ -120,9 +132,9 @@ FEATURES: tuple[Feature, ...] = (
 # what the models see: derived from the raw features (and the asset inventory's age)
 MODEL_FEATURES: tuple[str, ...] = (
     "sbe_1d", "sbe_7d", "sbe_accel", "corr_remaps_7d", "unc_remaps", "dbe_7d", "remap_failure", "retired_dbe",
-    "thermal_r_1d", "thermal_r_trend", "thermal_violation_frac", "power_violation_frac", "power_peak_ratio",
-    "brake_1d", "pcie_replay_1d", "pcie_replay_7d", "nvlink_errors_1d", "downtrained", "xid_critical_7d",
-    "xid_warning_7d", "util_1d", "age_days",
+    "thermal_r_1d", "thermal_r_trend", "thermal_rise_1d", "thermal_violation_frac", "power_violation_frac",
+    "power_peak_ratio", "brake_1d", "pcie_replay_1d", "pcie_replay_7d", "pcie_accel", "nvlink_errors_1d",
+    "downtrained", "xid_critical_1d", "xid_critical_7d", "xid_warning_1d", "xid_warning_7d", "util_1d", "age_days",
 )
 
 
@@ -152,6 +164,12 @@ def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.nda
         out["sbe_accel"] = raw["sbe_1d"] / np.maximum(raw["sbe_7d"] / 7.0, 1.0)
         out["thermal_r_1d"] = r1
         out["thermal_r_trend"] = r1 - r7
+        # temperature rise per watt between the day's coolest and hottest moments (the rack's inlet
+        # temperature cancels out), scaled to the power limit: about the same for every healthy GPU model
+        swing = raw["power_max_1d"] - raw["power_min_1d"]
+        slope = (raw["temp_max_1d"] - raw["temp_min_1d"]) / swing
+        out["thermal_rise_1d"] = np.where(swing >= 0.25 * raw["power_limit"], slope * raw["power_limit"], np.nan)
+        out["pcie_accel"] = raw["pcie_replay_1d"] / np.maximum(raw["pcie_replay_7d"] / 7.0, 1.0)
         out["thermal_violation_frac"] = raw["thermal_violation_1d"] / 86400e9
         out["power_violation_frac"] = raw["power_violation_1d"] / 86400e9
         out["power_peak_ratio"] = raw["power_max_1d"] / raw["power_limit"]

@@ -45,6 +45,28 @@ class Dataset:
         return Dataset(self.x[mask], {h: v[mask] for h, v in self.y.items()}, self.duration_days[mask],
                        self.event[mask], self.uuid[mask], self.at[mask], self.failed_at[mask], self.precursor[mask])
 
+    def save(self, path: Path) -> None:
+        """Write the rows to an .npz file (to evaluate again without rebuilding them)."""
+        np.savez_compressed(path, x=self.x, y7=self.y["7d"], y30=self.y["30d"], duration_days=self.duration_days,
+                            event=self.event, uuid=self.uuid, at=self.at, failed_at=self.failed_at,
+                            precursor=self.precursor)
+
+    @classmethod
+    def load(cls, path: Path) -> Dataset:
+        """Rows written by save(); ValueError when the file holds other features than MODEL_FEATURES."""
+        with np.load(path) as d:
+            if d["x"].shape[1] != len(MODEL_FEATURES):
+                raise ValueError(f"{path}: {d['x'].shape[1]} features, expected {len(MODEL_FEATURES)} (stale cache)")
+            return cls(d["x"], {"7d": d["y7"], "30d": d["y30"]}, d["duration_days"], d["event"], d["uuid"], d["at"],
+                       d["failed_at"], d["precursor"])
+
+    @classmethod
+    def concat(cls, parts: list[Dataset]) -> Dataset:
+        """The rows of several datasets (of different fleets) together."""
+        return cls(np.vstack([p.x for p in parts]), {h: np.concatenate([p.y[h] for p in parts]) for h in HORIZONS},
+                   *(np.concatenate([getattr(p, a) for p in parts])
+                     for a in ("duration_days", "event", "uuid", "at", "failed_at", "precursor")))
+
 
 def held_out(uuid: str, share: float = 0.25) -> bool:
     """Whether a GPU belongs to the held-out set (a stable hash of its UUID)."""
@@ -152,7 +174,7 @@ def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "surv
                                         seed=seed)
         pred = model.predict(hold.x)
         metrics = {"all": evaluate(hold, pred),
-                   "precursor_only": evaluate(hold.subset(no_sudden), _subset_pred(pred, no_sudden)),
+                   "precursor_only": evaluate(hold.subset(no_sudden), subset_prediction(pred, no_sudden)),
                    "train_rows": len(train.uuid), "train_gpus": len(np.unique(train.uuid)),
                    "test_gpus": len(np.unique(hold.uuid))}
         model.metrics = metrics
@@ -160,15 +182,22 @@ def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "surv
     return out
 
 
-def _subset_pred(pred: Prediction, mask: np.ndarray) -> Prediction:
+def subset_prediction(pred: Prediction, mask: np.ndarray) -> Prediction:
+    """The predictions of the rows where mask is true."""
     return Prediction({h: v[mask] for h, v in pred.probability.items()},
                       [f for f, m in zip(pred.factors, mask, strict=True) if m])
 
 
 def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
-                workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None) -> Dataset:
+                workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None,
+                warmup_days: float = 7.0) -> Dataset:
     """Simulate a history, backfill it into a temporary Prometheus and build rows through PromQL:
-    the same path the analyzer takes online."""
+    the same path the analyzer takes online. Rows start after ``warmup_days`` of history, so that
+    every weekly feature window is full (as in a fleet whose Prometheus holds weeks of data), and end
+    a week before the history does (so that "fails within 7 days" is known)."""
+    if days < warmup_days + 7 + step_hours / 24:
+        raise ValueError(f"days: {days:g} leaves no labelled rows; expected at least {warmup_days + 8:g} "
+                         f"({warmup_days:g} days of warm-up and 7 days of outcome)")
     import csv
 
     from gpuhealth import stack
@@ -194,7 +223,7 @@ def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hou
     try:
         client = PromClient(prom.url)
         start = summary["start"]
-        instants = list(np.arange(start + 1 * DAY, summary["end"] - 7 * DAY + 1, step_hours * 3600.0))
+        instants = list(np.arange(start + warmup_days * DAY, summary["end"] - 7 * DAY + 1, step_hours * 3600.0))
         return build_dataset(lambda t: online(client, t, ages_at(purchase, t)), instants, failures,
                              summary["end"], progress)
     finally:
