@@ -222,7 +222,7 @@ v1_series = st.lists(st.tuples(st.dictionaries(st.from_regex(r"[a-zA-Z_][a-zA-Z0
                      max_size=6)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(v1_series)
 def test_fast_and_full_decoders_agree_on_valid_requests(series):
     """The wire walk (with and without known series) gives what the protobuf decoder gives."""
@@ -234,7 +234,7 @@ def test_fast_and_full_decoders_agree_on_valid_requests(series):
     assert _outcome(raw, known) == full
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(v1_series, st.lists(st.tuples(st.integers(-40, 10**6), st.integers(0, 255), st.sampled_from("fit")),
                            min_size=1, max_size=3))
 def test_fast_and_full_decoders_refuse_damaged_requests_alike(series, damage):
@@ -267,6 +267,16 @@ def test_fast_and_full_decoders_agree_on_every_byte_of_a_damaged_sample():
         for byte in range(256):
             damaged = raw[:at] + bytes([byte]) + raw[at + 1:]
             assert _outcome(damaged, known) == _outcome(damaged), (at, byte)
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_fast_path_keeps_the_series_limit_exactly(known):
+    raw = v1_body([_series(uuid=f"GPU-{i}", n=1) for i in range(3)], compress=False)
+    cache = {k: i for i, k in enumerate(decode(raw, 1, Limits()).keys)} if known else {}
+    assert len(decode(raw, 1, Limits(max_series=3), cache).keys) == 3
+    with pytest.raises(RequestError) as info:
+        decode(raw, 1, Limits(max_series=2), cache)
+    assert info.value.status == 413 and "3 series" in info.value.message
 
 
 def test_content_type_negotiation():

@@ -166,13 +166,15 @@ def walk_known_v1(raw: bytes, max_series: int, known: Mapping[bytes, int]) -> Wa
             else:
                 p += 3
                 end = p + ((b & 0x7F) | (raw[p - 1] << 7))
+            if len(keys) == max_series:
+                return None
             keys.append(raw[p:end - 18])
             starts.append(p)
             ends.append(end)
             p = end
     except IndexError:
         return None
-    if p != n or len(keys) > max_series:
+    if p != n:
         return None
     get = known.get
     ids = [get(k) for k in keys]
