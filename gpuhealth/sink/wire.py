@@ -7,6 +7,8 @@ has the same bytes) and its samples, without building a Python object per label.
 only that shape with every timestamp in range; for anything else (other fields, another order,
 truncation, a timestamp outside 1970..9999, more series than allowed) it answers None, and the
 caller falls back to the full protobuf decoder, which gives the precise result or error.
+walk_known_v1 is the same walk for the steady state (every series known, one sample each), with
+the samples read by numpy.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from collections.abc import Container, Mapping
 
 import numpy as np
 
-STALE_BYTES = struct.pack("<Q", 0x7FF0000000000002)  # Prometheus's stale marker, a NaN, as encoded
+STALE_BITS = 0x7FF0000000000002  # Prometheus's stale marker, a NaN
+STALE_BYTES = struct.pack("<Q", STALE_BITS)  # ... as encoded
 ZERO_BYTES = bytes(8)  # a value of 0.0, which proto3 leaves out
-MAX_TS_MS = 253_402_300_799_000
+MAX_TS_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
 _double = struct.Struct("<d").unpack
-STALE_BITS = 0x7FF0000000000002
 _SHIFTS = np.arange(6, dtype=np.int64) * 7
 _SIX, _EIGHT = np.arange(6), np.arange(8)
 
