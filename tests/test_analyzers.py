@@ -95,6 +95,19 @@ def test_models_round_trip_and_corrupt_files_are_clear_errors(tmp_path):
         load(tmp_path / "nowhere")
 
 
+def test_xgboost_probabilities_undo_the_positive_class_weight():
+    """Positives are weighted up in training; predicted probabilities are at the data's base rate again."""
+    rng = np.random.default_rng(3)
+    x = rng.poisson(1, (2000, len(MODEL_FEATURES))).astype(float)
+    risk = x[:, IDX["xid_warning_1d"]] >= 3
+    y = (rng.random(2000) < np.where(risk, 0.3, 0.02)).astype(float)
+    model = XGBoostModel().fit(x, {"7d": y, "30d": y})
+    assert model.pos_weight["7d"] > 5
+    p = model.predict(x).probability["7d"]
+    assert abs(p.mean() - y.mean()) < 0.02
+    assert p[risk].mean() > 3 * p[~risk].mean()
+
+
 def test_packaged_default_models_load_and_carry_metrics():
     models = load_version(DEFAULT)
     assert set(models) == {"heuristic", "survival", "xgboost"}

@@ -164,6 +164,9 @@ class XGBoostModel:
     features: tuple[str, ...] = XGBOOST_FEATURES
     boosters: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    # the weight given to positive rows in training, by horizon: it multiplies the booster's odds,
+    # so predict divides them by it again (probabilities at the training base rate, like the others')
+    pos_weight: dict = field(default_factory=dict)
 
     def fit(self, x: np.ndarray, y: dict[str, np.ndarray], seed: int = 0, **_) -> XGBoostModel:
         """Train both horizons."""
@@ -174,10 +177,11 @@ class XGBoostModel:
             dtrain = xgb.DMatrix(select(x, self.features), label=labels, feature_names=list(self.features))
             # more errors never mean less risk: monotone constraints keep small fleets from overfitting
             monotone = "(" + ",".join("0" if n == "util_1d" else "1" for n in self.features) + ")"
+            self.pos_weight[h] = float(min((len(labels) - pos) / pos, 20.0))
             params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.1, "subsample": 0.8,
                       "colsample_bytree": 0.8, "min_child_weight": 5, "gamma": 1.0, "eval_metric": "aucpr",
                       "seed": seed, "monotone_constraints": monotone,
-                      "scale_pos_weight": float(min((len(labels) - pos) / pos, 20.0)), "nthread": 2}
+                      "scale_pos_weight": self.pos_weight[h], "nthread": 2}
             self.boosters[h] = xgb.train(params, dtrain, num_boost_round=150)
         return self
 
@@ -186,12 +190,17 @@ class XGBoostModel:
         import xgboost as xgb
 
         d = xgb.DMatrix(select(x, self.features), feature_names=list(self.features))
-        probs = {h: b.predict(d) for h, b in self.boosters.items()}
+        probs = {}
+        for h, b in self.boosters.items():
+            p = np.clip(b.predict(d).astype(float), 1e-9, 1 - 1e-9)
+            odds = p / (1 - p) / self.pos_weight.get(h, 1.0)
+            probs[h] = odds / (1 + odds)
         contrib = self.boosters["7d"].predict(d, pred_contribs=True)[:, :-1]
         return Prediction(probs, _top(contrib, self.features))
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics}
+        return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics,
+                "pos_weight": self.pos_weight}
 
 
 MODEL_KINDS = {"heuristic": HeuristicModel, "survival": SurvivalModel, "xgboost": XGBoostModel}
@@ -229,7 +238,8 @@ def load(directory: Path):
                 b = xgb.Booster()
                 b.load_model(str(Path(directory) / f"xgboost-{h}.ubj"))
                 boosters[h] = b
-            return XGBoostModel(features=tuple(d["features"]), boosters=boosters, metrics=d.get("metrics", {}))
+            return XGBoostModel(features=tuple(d["features"]), boosters=boosters, metrics=d.get("metrics", {}),
+                                pos_weight={h: float(w) for h, w in d.get("pos_weight", {}).items()})
         raise ModelError(f"{path}: unknown model kind {kind!r}")
     except FileNotFoundError as exc:
         raise ModelError(f"{exc.filename}: model file missing (train one with `gpuhealth model train`)") from None
