@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import cramjam
+import numpy as np
 import psycopg
 import pytest
 import requests
@@ -257,13 +258,21 @@ def test_fast_and_full_decoders_refuse_damaged_requests_alike(series, damage):
 
 
 def test_fast_and_full_decoders_agree_on_every_byte_of_a_damaged_sample():
-    """Every value of every byte of a known series' sample field (and the length before it): same outcome."""
-    raw = v1_body([_series(n=1), (_series(uuid="GPU-2")[0], [(NOW_MS, STALE)])], compress=False)
+    """Every value of every byte of each known series' sample field, tag and length: the same outcome.
+
+    The series hold a value, a stale marker and 0.0 (whose value field a sender leaves out)."""
+    raw = v1_body([_series(n=1), (_series(uuid="GPU-2")[0], [(NOW_MS, STALE)]),
+                   (_series(uuid="GPU-3")[0], [(NOW_MS, 0.0)])], compress=False)
     known = {k: i for i, k in enumerate(decode(raw, 1, Limits()).keys)}
     batch = decode(raw, 1, Limits(), known)
-    assert len(known) == 2 and batch.series == [None, None] and batch.stale == 1  # the fast path reads it
-    tail = len(raw) - 18
-    for at in [1, 2, *range(tail, len(raw))]:  # the series' length varint, then its sample field
+    assert len(known) == 3 and batch.series == [None] * 3 and batch.stale == 1  # the fast path reads it
+    assert isinstance(batch.times, np.ndarray) and list(batch.values) == [40.0, 0.0]
+    positions, p = [], 0
+    while p < len(raw):  # each series: its tag, its length (one byte here) and its last 18 bytes
+        end = p + 2 + raw[p + 1]
+        positions += [p, p + 1, *range(end - 18, end)]
+        p = end
+    for at in positions:
         for byte in range(256):
             damaged = raw[:at] + bytes([byte]) + raw[at + 1:]
             assert _outcome(damaged, known) == _outcome(damaged), (at, byte)

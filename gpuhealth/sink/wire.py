@@ -150,13 +150,19 @@ def walk_v1(raw: bytes, max_series: int, known: Container[bytes] = ()) -> Walked
 def walk_known_v1(raw: bytes, max_series: int, known: Mapping[bytes, int]) -> Walked | None:
     """The steady state, vectorized: every series known and holding one sample with a 6-byte timestamp.
 
-    Python only finds where each series ends and looks its label block up; the samples are checked and
-    read with numpy. None (the caller then runs walk_v1) as soon as any series is not of that shape."""
+    A series' one sample field is its last 18 bytes (``0x12 16 0x09 <8-byte value> 0x10 <6-byte
+    timestamp>``) or, when the value is 0 and so left out, its last 9 (``0x12 7 0x10 <timestamp>``).
+    Python only finds where each series ends and looks up the label block before that field; numpy
+    checks every sample field and reads them all. None (the caller then runs walk_v1) as soon as any
+    series is not of that shape or its label block is not known. A known block is a run of whole
+    label fields, so a series made of one and then one sample field has exactly that structure."""
     n = len(raw)
     p = 0
+    get = known.get
     keys: list[bytes] = []
-    starts: list[int] = []
+    ids: list[int] = []
     ends: list[int] = []
+    zeros: list[bool] = []
     try:
         while p < n:
             b = raw[p + 1]
@@ -170,29 +176,36 @@ def walk_known_v1(raw: bytes, max_series: int, known: Mapping[bytes, int]) -> Wa
                 end = p + ((b & 0x7F) | (raw[p - 1] << 7))
             if len(keys) == max_series:
                 return None
-            keys.append(raw[p:end - 18])
-            starts.append(p)
+            sid = None
+            if end - 18 >= p and raw[end - 18] == 0x12 and raw[end - 17] == 16:
+                key = raw[p:end - 18]
+                sid = get(key)
+                zero = False
+            if sid is None and end - 9 >= p and raw[end - 9] == 0x12 and raw[end - 8] == 7:
+                key = raw[p:end - 9]
+                sid = get(key)
+                zero = True
+            if sid is None:
+                return None
+            keys.append(key)
+            ids.append(sid)
             ends.append(end)
+            zeros.append(zero)
             p = end
     except IndexError:
         return None
-    if p != n:
-        return None
-    get = known.get
-    ids = [get(k) for k in keys]
-    if not keys or None in ids:
+    if p != n or not keys:
         return None
     buf = np.frombuffer(raw, dtype=np.uint8)
-    q = np.array(ends, dtype=np.intp) - 18  # the sample field: 0x12 16 0x09 <8 bytes> 0x10 <6-byte varint>
-    if (q < np.array(starts, dtype=np.intp)).any():
-        return None
-    tsb = buf[q[:, None] + 12 + _SIX]
-    ok = ((buf[q] == 0x12) & (buf[q + 1] == 16) & (buf[q + 2] == 0x09) & (buf[q + 11] == 0x10)
-          & (tsb[:, :5] >= 0x80).all(axis=1) & (tsb[:, 5] < 0x80))
+    e = np.array(ends, dtype=np.intp)
+    z = np.array(zeros, dtype=bool)
+    tsb = buf[(e - 6)[:, None] + _SIX]  # the field's tag and length were checked above; now the rest
+    ok = ((z | (buf[e - 16] == 0x09)) & (buf[e - 7] == 0x10) & (tsb[:, :5] >= 0x80).all(axis=1) & (tsb[:, 5] < 0x80))
     if not ok.all():
         return None
     times = ((tsb & 0x7F).astype(np.int64) << _SHIFTS).sum(axis=1)  # at most 2**42: always in range
-    bits = np.ascontiguousarray(buf[q[:, None] + 3 + _EIGHT]).view("<u8").ravel()
+    bits = buf[np.maximum(e - 15, 0)[:, None] + _EIGHT].view("<u8").ravel()
+    bits[z] = 0
     live = bits != STALE_BITS
     out = Walked()
     out.keys, out.ids = keys, ids
