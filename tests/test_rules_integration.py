@@ -148,13 +148,14 @@ def test_victoriametrics_gives_the_same_scores(faulty_exporter, prometheus_facto
     spec = load_spec()
     rules = {r.record: r.expr for g in recording_groups(spec) for r in g.rules}
     defs = {f"gpu:{fam}:valid": rules[f"gpu:{fam}:valid"] for fam in VALIDATED}
-    # thresholds read the model from the raw family (inlined before the identity they would read)
+    # per-model thresholds read the models from the raw family (inlined before the identity)
     for param in ex.PARAMS:
         if ex.varies(spec, param):
-            defs[ex.threshold_series(param)] = ex.threshold_rule(spec, param, "DCGM_FI_DEV_GPU_TEMP", spec.selector + ", ")
+            defs[ex.threshold_series(param)] = ex.threshold_rule(spec, param, "DCGM_FI_DEV_GPU_TEMP",
+                                                                 spec.selector + ", ")
     temp = f"DCGM_FI_DEV_GPU_TEMP{{{spec.selector}}}"
-    defs["gpu:identity:info"] = f"max by (UUID, Hostname, modelName) ({temp} * 0 + 1)"
-    defs["gpu:last_seen:timestamp"] = f"max by (UUID, Hostname, modelName, instance, job) (timestamp({temp}))"
+    defs["gpu:telemetry_absent:info"] = f"gpu:identity:info unless on (UUID) {temp}"
+    defs["gpu:identity:info"] = f"max by (UUID, Hostname, modelName) ({temp}) * 0 + 1"
     at = time.time() - 5
     for dim, terms in ex.DIMENSION_TERMS.items():
         expr = _inline(ex.dimension(terms(spec)), defs)

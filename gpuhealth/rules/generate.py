@@ -52,21 +52,24 @@ def validation_rules(spec: Spec) -> list[Rule]:
             "topk by (UUID) (1, max by (UUID, Hostname, modelName) (gpu:last_seen:timestamp)) * 0 + 1")),
         Rule(record="gpu:placement:info", expr=(
             "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
-            "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner) max by (UUID, datacenter, rack, owner)"
-            " (gpuhealth_asset_info)\n)\nor on (UUID)\n"
+            "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner)"
+            " max by (UUID, datacenter, rack, owner) (gpuhealth_asset_info)\n)\nor on (UUID)\n"
             'label_replace(label_replace(gpu:identity:info, "rack", "$1", "Hostname", "(.*)"), '
             '"datacenter", "unknown", "", "")')),
     ]
+    rules.append(Rule(record="gpu:telemetry_absent:info", expr=(
+        f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}}")))
     rules += [Rule(record=ex.threshold_series(p), expr=ex.threshold_rule(spec, p)) for p in ex.PARAMS
               if ex.varies(spec, p)]
-    invalid = []
     for fam, (lo, hi) in VALIDATED.items():
         rules.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
-        # what validation dropped: out of range or NaN (NaN fails every comparison)
-        invalid.append(ex.tagged(f"count by (UUID) ({fam}{{{s}}} unless gpu:{fam}:valid)", fam))
+    # what validation dropped (out of range or NaN, which fails every comparison), counted over all
+    # validated families at once: two aggregations instead of a comparison per family
+    names = "|".join(VALIDATED)
     rules.append(Rule(record="gpu:telemetry_invalid:count", expr=(
-        "sum by (UUID) (\n  " + "\n  or ".join(invalid) + "\n  or " +
-        ex.tagged("gpu:identity:info * 0", "none") + "\n)")))
+        f'count by (UUID) ({{__name__=~"{names}", {s}}})\n'
+        f'- count by (UUID) ({{__name__=~"gpu:({names}):valid"}})\n'
+        "or on (UUID)\nmax by (UUID) (gpu:identity:info) * 0")))
     rules.append(Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)"))
     return rules
 
@@ -119,9 +122,11 @@ def trend_rules(spec: Spec) -> list[Rule]:
 
 def recording_groups(spec: Spec) -> list[Group]:
     """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
-    scores = [Rule(record=f"gpu:health_{d}:score", expr=ex.with_identity(ex.dimension(ex.DIMENSION_TERMS[d](spec))))
-              for d in ex.DIMENSION_TERMS]
-    scores.append(Rule(record="gpu:health:score", expr=ex.overall(spec)))
+    # one group per dimension: Prometheus evaluates groups concurrently, and each stays small
+    dimensions = [Group(f"gpuhealth-health-{d}.rules", [Rule(record=f"gpu:health_{d}:score",
+                                                              expr=ex.dimension(terms(spec)))])
+                  for d, terms in ex.DIMENSION_TERMS.items()]
+    overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))])
     minute, hourly = anomaly_rules(spec)
 
     thr = spec.scores["fleet_threshold"]
@@ -137,7 +142,7 @@ def recording_groups(spec: Spec) -> list[Group]:
              Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
              Rule(record="rack:gpu_health_score_below_threshold:count",
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
-    return [Group("gpuhealth-validation.rules", validation_rules(spec)), Group("gpuhealth-health.rules", scores),
+    return [Group("gpuhealth-validation.rules", validation_rules(spec)), *dimensions, overall,
             Group("gpuhealth-anomalies.rules", minute, "1m"), Group("gpuhealth-baselines.rules", hourly, "1h"),
             Group("gpuhealth-trends.rules", trend_rules(spec), "5m"), Group("gpuhealth-fleet.rules", fleet, "1m")]
 
@@ -164,10 +169,12 @@ def alert_groups(spec: Spec) -> list[Group]:
 
     def temp_above(offset: float) -> str:
         limit = ex.threshold(spec, "slowdown_celsius")
+        temp = "max by (UUID, Hostname, modelName) (gpu:DCGM_FI_DEV_GPU_TEMP:valid)"
         if ex.varies(spec, "slowdown_celsius"):
+            lowest = min(ex.param_values(spec, "slowdown_celsius")) + offset
             shifted = f"({limit} - {-offset:g})" if offset else limit
-            return f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid) > on (UUID) {shifted}"
-        return f"max by (UUID) (gpu:DCGM_FI_DEV_GPU_TEMP:valid) > {float(limit) + offset:g}"
+            return f"({temp} > {lowest:g}) > on (modelName) group_left () {shifted}"
+        return f"{temp} > {float(limit) + offset:g}"
 
     limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}})"
     power_ratio = f"max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit}"
@@ -197,10 +204,10 @@ def alert_groups(spec: Spec) -> list[Group]:
         _alert(spec, "GpuFallenOffBus", f"(max by (UUID) (gpuhealth_gpu_up{{{s}}}) == 0) {ident}", "1m", "critical",
                "A GPU stopped answering NVML (fallen off the bus).",
                GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
-        _alert(spec, "GpuTemperatureHigh", f"({temp_above(-5)}) {ident}", "10m", "warning",
+        _alert(spec, "GpuTemperatureHigh", temp_above(-5), "10m", "warning",
                "A GPU runs within 5 C of its slowdown temperature.",
                GPU_DESC + " is at {{ $value }} C, within 5 C of its slowdown temperature."),
-        _alert(spec, "GpuTemperatureHigh", f"({temp_above(0)}) {ident}", "5m", "critical",
+        _alert(spec, "GpuTemperatureHigh", temp_above(0), "5m", "critical",
                "A GPU is above its slowdown temperature.",
                GPU_DESC + " is at {{ $value }} C, above its slowdown temperature: clocks are throttled."),
         _alert(spec, "GpuPowerAboveLimit", f"({power_ratio} > 1.02) {ident}", "10m", "warning",
@@ -223,7 +230,7 @@ def alert_groups(spec: Spec) -> list[Group]:
                "A GPU reports values outside physical ranges.",
                GPU_DESC + " reports {{ $value }} families outside their physical range."),
         _alert(spec, "GpuTelemetryAbsent",
-               f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}}", "10m", "warning",
+               "gpu:telemetry_absent:info", "10m", "warning",
                f"A GPU that reported within the last {spec.windows['inventory']} reports no more.",
                GPU_DESC + " stopped reporting telemetry."),
         _alert(spec, "GpuExporterDown",

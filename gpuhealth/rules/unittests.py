@@ -203,12 +203,12 @@ def tests_document(spec: Spec) -> dict:
     tests.append({"name": "a GPU whose telemetry stopped has no scores (unknown), not healthy ones", "interval": "1m",
                   "input_series": _series(Case("stopped", "", {**stopped, "gpuhealth_gpu_up": "1x10"})),
                   "promql_expr_test": [{"expr": f'{name}{{UUID="{GPUS["B"]}"}}', "eval_time": "40m", "exp_samples": []}
-                                       for name in [*(f"gpu:health_{d}:score" for d in spec.weights), "gpu:health:score"]]})
+                                       for name in [*(f"gpu:health_{d}:score" for d in spec.weights),
+                                                    "gpu:health:score"]]})
     tests.append({"name": "a GPU fallen off the bus scores 0 overall", "interval": "1m",
                   "input_series": _series(Case("off the bus", "", {**stopped, "gpuhealth_gpu_up": "1x10 0x50"})),
-                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
-                                        "exp_samples": [{"labels": "gpu:health:score" + _plain(identb),
-                                                         "value": 0}]}]})
+                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
+                                        "eval_time": "40m", "exp_samples": [{"labels": _plain(identb), "value": 1}]}]})
     tests.append({"name": "the worst dimension dominates the overall score", "interval": "1m",
                   "input_series": _series(Case("worst", "", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
