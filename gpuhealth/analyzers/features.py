@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from gpuhealth.analyzers.promql import PromClient
 
 SECONDS = {"m": 60, "h": 3600, "d": 86400}
 SELECTOR = 'job=~"gpuhealth|dcgm-exporter"'
+QUERY_THREADS = 4  # feature queries in flight at once (Prometheus's default limit is 20)
 
 
 def seconds(window: str) -> int:
@@ -191,7 +193,10 @@ def online(client: PromClient, at: float | None = None, ages: dict[str, float] |
            selector: str = SELECTOR) -> FeatureFrame:
     """Every feature of every GPU from PromQL: one fleet-wide query per feature."""
     at = at if at is not None else time.time()
-    values = {f.name: client.by_uuid(f.promql(selector), at) for f in FEATURES}
+    # a few queries in flight at once: Prometheus evaluates one while the client parses another's answer
+    with ThreadPoolExecutor(QUERY_THREADS) as pool:
+        answers = pool.map(lambda f: client.by_uuid(f.promql(selector), at), FEATURES)
+        values = {f.name: v for f, v in zip(FEATURES, answers, strict=True)}
     return _to_frame(values, at, ages)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ class PromClient:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock()  # queries may run from several threads (features.online)
         self.url = self.url.rstrip("/")
         self.session = requests.Session()
         self.session.headers.update(self.headers)
@@ -44,18 +46,20 @@ class PromClient:
         delay = self.backoff
         last: Exception | None = None
         for attempt in range(self.retries + 1):
-            self.queries += 1
+            with self._lock:
+                self.queries += 1
             try:
                 r = self.session.get(f"{self.url}{path}", params=params, timeout=self.timeout)
                 if r.status_code in (429, 502, 503, 504) or r.status_code >= 500:
                     raise PromQLError(f"HTTP {r.status_code}: {r.text[:200]}")
                 body = r.json()
                 if body.get("status") != "success":
-                    self.errors += 1
+                    with self._lock:
+                        self.errors += 1
                     raise PromQLError(f"query {params.get('query')!r} failed: {body.get('errorType')}: "
                                       f"{body.get('error')}")  # a bad query is not retried
                 for w in body.get("warnings", []) or []:
-                    self.warnings.append(w)
+                    self.warnings.append(w)  # list.append is atomic
                 if body.get("isPartial") or body.get("partial"):
                     self.warnings.append(f"partial response for {params.get('query')!r}")
                 return body["data"]
@@ -66,7 +70,8 @@ class PromClient:
                 if attempt < self.retries:
                     time.sleep(delay)
                     delay *= 2
-        self.errors += 1
+        with self._lock:
+            self.errors += 1
         raise PromQLError(f"{self.url}{path} unreachable after {self.retries + 1} tries: {last}")
 
     def instant(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
