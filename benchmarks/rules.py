@@ -132,7 +132,7 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 330.0)
         deadline = t0 + budget_s
         bar = tqdm(total=evaluations, desc=f"{gpus} GPUs: evaluations", disable=not sys.stderr.isatty())
         while time.monotonic() < deadline:
-            groups = requests.get(f"{prom.url}/api/v1/rules", timeout=30).json()["data"]["groups"]
+            groups = requests.get(f"{prom.url}/api/v1/rules", timeout=120).json()["data"]["groups"]
             for g in groups:
                 last = g.get("lastEvaluation", "")
                 if last and seen.get(g["name"]) != last and not last.startswith("0001"):
@@ -149,9 +149,9 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 330.0)
                 break
             time.sleep(2)
         bar.close()
-        recorded = prom.query(f"count({RECORDED})")
-        scrape = prom.query('sum(scrape_duration_seconds{job="gpuhealth"})')
-        series = prom.query('sum(scrape_samples_scraped{job="gpuhealth"})')
+        recorded = prom.query(f"count({RECORDED})", timeout=600)
+        scrape = prom.query('sum(scrape_duration_seconds{job="gpuhealth"})', timeout=600)
+        series = prom.query('sum(scrape_samples_scraped{job="gpuhealth"})', timeout=600)
     finally:
         prom.stop()
         server.shutdown()

@@ -125,6 +125,17 @@ def _http_ok(url: str) -> bool:
 
 
 @dataclass(kw_only=True)
+def instant_query(url: str, expr: str, at: float | None = None, timeout: float = 30.0) -> list[dict]:
+    """The result of an instant query through a Prometheus-compatible API (raises on an API error)."""
+    params: dict[str, Any] = {"query": expr}
+    if at is not None:
+        params["time"] = at
+    body = requests.get(f"{url}/api/v1/query", params=params, timeout=timeout).json()
+    if body.get("status") != "success":
+        raise RuntimeError(f"query {expr!r} failed: {body.get('error')}")
+    return body["data"]["result"]
+
+
 class Prometheus(Service):
     """A real Prometheus with the given scrape configs, rule files and remote-write targets."""
 
@@ -180,16 +191,9 @@ class Prometheus(Service):
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(self.config(), sort_keys=False))
         requests.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
 
-    def query(self, expr: str, at: float | None = None) -> list[dict]:
+    def query(self, expr: str, at: float | None = None, timeout: float = 30.0) -> list[dict]:
         """The result of an instant PromQL query (raises on an API error)."""
-        params: dict[str, Any] = {"query": expr}
-        if at is not None:
-            params["time"] = at
-        r = requests.get(f"{self.url}/api/v1/query", params=params, timeout=30)
-        body = r.json()
-        if body.get("status") != "success":
-            raise RuntimeError(f"query {expr!r} failed: {body.get('error')}")
-        return body["data"]["result"]
+        return instant_query(self.url, expr, at, timeout)
 
     def wait_for(self, expr: str, timeout: float = 60.0, min_results: int = 1) -> list[dict]:
         """Poll a query until it returns at least min_results series."""
@@ -362,15 +366,9 @@ class VictoriaMetrics(Service):
     def ready(self) -> bool:
         return _http_ok(f"{self.url}/health")
 
-    def query(self, expr: str, at: float | None = None) -> list[dict]:
+    def query(self, expr: str, at: float | None = None, timeout: float = 30.0) -> list[dict]:
         """The result of an instant query through VictoriaMetrics' Prometheus API."""
-        params: dict[str, Any] = {"query": expr}
-        if at is not None:
-            params["time"] = at
-        body = requests.get(f"{self.url}/api/v1/query", params=params, timeout=30).json()
-        if body.get("status") != "success":
-            raise RuntimeError(f"query {expr!r} failed: {body.get('error')}")
-        return body["data"]["result"]
+        return instant_query(self.url, expr, at, timeout)
 
     def flush(self) -> None:
         """Make freshly ingested samples searchable now."""
