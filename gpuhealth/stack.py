@@ -124,7 +124,6 @@ def _http_ok(url: str) -> bool:
     return requests.get(url, timeout=2).status_code == 200
 
 
-@dataclass(kw_only=True)
 def instant_query(url: str, expr: str, at: float | None = None, timeout: float = 30.0) -> list[dict]:
     """The result of an instant query through a Prometheus-compatible API (raises on an API error)."""
     params: dict[str, Any] = {"query": expr}
@@ -136,6 +135,7 @@ def instant_query(url: str, expr: str, at: float | None = None, timeout: float =
     return body["data"]["result"]
 
 
+@dataclass(kw_only=True)
 class Prometheus(Service):
     """A real Prometheus with the given scrape configs, rule files and remote-write targets."""
 

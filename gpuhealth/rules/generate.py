@@ -156,7 +156,8 @@ GPU_DESC = "GPU {{ $labels.UUID }} on {{ $labels.Hostname }} ({{ $labels.modelNa
 
 
 def alert_groups(spec: Spec) -> list[Group]:
-    """Alerts: XIDs, memory errors, off the bus, thermal and power pairs, low score, telemetry, predictions."""
+    """Alerts: XIDs, memory errors, off the bus, thermal and power pairs, low score, telemetry, predictions;
+    one group per topic, so that Prometheus evaluates them concurrently and each stays small."""
     s = spec.selector
     crit = "|".join(str(x) for x in spec.xids["critical"])
     warn = "|".join(str(x) for x in spec.xids["warning"])
@@ -251,7 +252,15 @@ def alert_groups(spec: Spec) -> list[Group]:
                "info", "gpuhealth recommends an action other than keeping a GPU.",
                GPU_DESC + ": recommended action is {{ $labels.action }}; see `gpuhealth report`."),
     ]
-    return [Group("gpuhealth-alerts", rules)]
+    topics = {"hardware": ("GpuXidCritical", "GpuXidWarning", "GpuDoubleBitEccError", "GpuUncorrectableRowRemap",
+                           "GpuRowRemapFailure", "GpuFallenOffBus"),
+              "thermal-power": ("GpuTemperatureHigh", "GpuPowerAboveLimit", "GpuPowerBrakeSlowdown"),
+              "telemetry": ("GpuTelemetryInvalid", "GpuTelemetryAbsent", "GpuExporterDown"),
+              "verdicts": ("GpuHealthScoreLow", "GpuFailurePredicted", "GpuActionRecommended")}
+    grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names])
+               for topic, names in topics.items()]
+    assert sum(len(g.rules) for g in grouped) == len(rules), "an alert without a topic"
+    return grouped
 
 
 TEMPLATE = jinja2.Environment(loader=jinja2.PackageLoader("gpuhealth.rules", "templates"), autoescape=False,

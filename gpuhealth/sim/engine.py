@@ -238,7 +238,8 @@ class Engine:
         fb_used = np.where(busy, self.mem_mib * rng.uniform(0.5, 0.9, n), self.mem_mib * 0.005)
         fb_reserved = self.mem_mib * 0.006
         values = {
-            "sm_clock": np.round(sm), "max_sm_clock": self.max_sm.copy(), "mem_clock": mem_clock, "memory_temp": np.round(mem_temp),
+            "sm_clock": np.round(sm), "max_sm_clock": self.max_sm.copy(), "mem_clock": mem_clock,
+            "memory_temp": np.round(mem_temp),
             "gpu_temp": np.round(self.temp), "power_usage": np.round(power, 3),
             "power_mgmt_limit": limit.copy(),
             "fan_speed": np.where(self.hbm, np.nan, np.clip(30 + (self.temp - 30) * 1.2, 30, 100).round()),
