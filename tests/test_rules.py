@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from click.testing import CliRunner
 from gpuhealth.rules import promtool
 from gpuhealth.rules.alertmanager import config as am_config
 from gpuhealth.rules.command import alertmanager, rules
-from gpuhealth.rules.generate import recording_groups
+from gpuhealth.rules.expressions import seconds
+from gpuhealth.rules.generate import alert_groups, recording_groups
 from gpuhealth.rules.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,3 +113,28 @@ def test_generated_rule_groups_load_in_prometheus_check_config(tmp_path):
                                                   str(REPO / "alert_rules" / "gpuhealth.yml")]}))
     r = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+RANGE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)?(\{[^}]*\})?\[(\d+[smhdw])\]")
+
+
+def _points_read(expr: str, resolution: dict[str, int], raw_step: int) -> int:
+    """The most samples per series any range selector in expr reads (its window over its source's step)."""
+    worst = 0
+    for name, _matchers, window in RANGE.findall(expr):
+        step = resolution.get(name, raw_step)
+        worst = max(worst, seconds(window) // step)
+    return worst
+
+
+def test_no_rule_reads_more_than_a_few_hundred_points_per_series():
+    """Evaluation cost must not grow with history: no day-long windows over raw or per-minute series."""
+    spec = load_spec()
+    raw_step = 15  # the scrape interval of deploy/prometheus
+    groups = recording_groups(spec) + alert_groups(spec)
+    resolution = {r.record: seconds(g.interval or "15s") for g in groups for r in g.rules if r.record}
+    costs = {(g.name, r.record or r.alert): _points_read(r.expr, resolution, raw_step) for g in groups for r in g.rules}
+    assert max(costs.values()) <= 240, sorted(costs.items(), key=lambda kv: -kv[1])[:5]
+    # and the check can fail: a day of raw samples is 5,760 points
+    assert _points_read("avg_over_time(DCGM_FI_DEV_GPU_TEMP[1d])", resolution, raw_step) == 5760
+    assert _points_read("avg_over_time(gpu:DCGM_FI_DEV_GPU_TEMP:avg1h[1d])", resolution, raw_step) == 24
