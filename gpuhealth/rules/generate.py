@@ -93,10 +93,10 @@ def anomaly_rules(spec: Spec) -> tuple[list[Rule], list[Rule]]:
         hourly += [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
                    Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
         b = w["baseline"]
+        # the rollups carry avg5m's labels (UUID, modelName, rack), so the series match one to one
         minute.append(Rule(record=f"gpu:{fam}:zscore{b}", expr=(
-            f"({avg} - on (UUID) group_left max by (UUID) (avg_over_time({mean1h}[{b}])))\n"
-            f"/ on (UUID) group_left max by (UUID) (\n"
-            f"  clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})\n)")))
+            f"({avg} - avg_over_time({mean1h}[{b}]))\n"
+            f"/ clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})")))
         minute.append(Rule(record=f"gpu:{fam}:peer_zscore", expr=(
             f"({avg} - on (modelName, rack) group_left avg by (modelName, rack) ({avg}))\n"
             f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})")))

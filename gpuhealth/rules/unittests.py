@@ -209,6 +209,18 @@ def tests_document(spec: Spec) -> dict:
                   "input_series": _series(Case("off the bus", "", {**stopped, "gpuhealth_gpu_up": "1x10 0x50"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
                                         "eval_time": "40m", "exp_samples": [{"labels": _plain(identb), "value": 1}]}]})
+    anomaly_series = [{"series": f"DCGM_FI_DEV_GPU_TEMP{_labels(g)}", "values": v}
+                      for g, v in (("A", "60x240"), ("B", "60x180 75x60"))]
+    tests.append({"name": "a GPU warming against its own day has a high z-score, a steady one 0", "interval": "1m",
+                  "input_series": anomaly_series,
+                  "promql_expr_test": [
+                      {"expr": f'gpu:DCGM_FI_DEV_GPU_TEMP:zscore1d{{UUID="{GPUS["A"]}"}}', "eval_time": "220m",
+                       "exp_samples": [{"labels": "gpu:DCGM_FI_DEV_GPU_TEMP:zscore1d" + _plain(
+                           {"UUID": GPUS["A"], "modelName": MODEL, "rack": HOST}), "value": 0}]},
+                      {"expr": f'gpu:DCGM_FI_DEV_GPU_TEMP:zscore1d{{UUID="{GPUS["B"]}"}} > bool 1',
+                       "eval_time": "220m",
+                       "exp_samples": [{"labels": _plain({"UUID": GPUS["B"], "modelName": MODEL, "rack": HOST}),
+                                        "value": 1}]}]})
     tests.append({"name": "the worst dimension dominates the overall score", "interval": "1m",
                   "input_series": _series(Case("worst", "", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
