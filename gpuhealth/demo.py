@@ -103,8 +103,12 @@ def _alertmanager_config(path: Path, webhook: str) -> Path:
     return path
 
 
-def _rule_files() -> list[Path]:
-    return sorted(p for d in ("recording_rules", "alert_rules") for p in (REPO / d).glob("*.y*ml"))
+def _rule_files(workdir: Path) -> list[Path]:
+    """The generated rules with every group every 10 s: the simulated clock runs fast."""
+    from gpuhealth.rules.generate import generate_every
+    from gpuhealth.rules.spec import load_spec
+
+    return generate_every(load_spec(), workdir, "10s")
 
 
 def start_demo(workdir: Path, gpus: int, speedup: float, seed: int) -> DemoStack:
@@ -158,7 +162,7 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int) -> None:
             {"job_name": "gpuhealth-analyzer", "scrape_interval": "15s",
              "static_configs": [{"targets": [f"127.0.0.1:{analyzer_port}"]}]},
         ],
-        rule_files=_rule_files(),
+        rule_files=_rule_files(wd / "rules"),
         remote_write=[{"url": f"http://127.0.0.1:{sink_port}/api/v1/write"}],
         alertmanagers=[f"127.0.0.1:{am.port}"],
     )).start()

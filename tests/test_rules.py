@@ -56,6 +56,8 @@ def test_promtool_unit_tests_can_fail(tmp_path):
     ("scores:\n  low_critical: 0.9\n", "scores.low_critical"),
     ("selectors: x\n", "unknown fields"),
     ("xids:\n  critical: [48, 'seventy-nine']\n", "xids.critical"),
+    ("intervals:\n  scores: every minute\n", "intervals.scores"),
+    ("intervals:\n  health: 1m\n", "intervals: unknown groups"),
 ])
 def test_bad_spec_names_file_and_field(tmp_path, text, where):
     path = tmp_path / "bad.yml"

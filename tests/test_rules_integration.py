@@ -22,12 +22,11 @@ from gpuhealth.exporter.exposition import Renderer
 from gpuhealth.exporter.poller import Poller
 from gpuhealth.exporter.server import serve
 from gpuhealth.rules import expressions as ex
-from gpuhealth.rules.generate import VALIDATED, recording_groups
+from gpuhealth.rules.generate import VALIDATED, generate_every, recording_groups
 from gpuhealth.rules.spec import load_spec
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
-RULES = [REPO / "recording_rules" / "gpuhealth.yml", REPO / "alert_rules" / "gpuhealth.yml"]
 
 
 class _Mailbox:
@@ -104,9 +103,10 @@ def faulty_exporter():
     poller.stop()
 
 
-def test_faulty_gpus_alert_and_rank_below_healthy_ones(faulty_exporter, prometheus_factory):
+def test_faulty_gpus_alert_and_rank_below_healthy_ones(faulty_exporter, prometheus_factory, workdir):
     server, backend, faults = faulty_exporter
-    prom = prometheus_factory(scrape_interval="1s", evaluation_interval="1s", rule_files=RULES,
+    rules = generate_every(load_spec(), workdir, "1s")  # the committed rules, every group every second
+    prom = prometheus_factory(scrape_interval="1s", evaluation_interval="1s", rule_files=rules,
                               scrape_configs=[{"job_name": "gpuhealth",
                                                "static_configs": [{"targets": [server.url.split("//")[1]]}]}])
     uuids = [i.uuid for i in backend.fleet.identities]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
@@ -123,10 +123,12 @@ def trend_rules(spec: Spec) -> list[Rule]:
 def recording_groups(spec: Spec) -> list[Group]:
     """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
     # one group per dimension: Prometheus evaluates groups concurrently, and each stays small
+    every = spec.intervals
     dimensions = [Group(f"gpuhealth-health-{d}.rules", [Rule(record=f"gpu:health_{d}:score",
-                                                              expr=ex.dimension(terms(spec)))])
+                                                              expr=ex.dimension(terms(spec)))], every["scores"])
                   for d, terms in ex.DIMENSION_TERMS.items()]
-    overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))])
+    overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))],
+                    every["scores"])
     minute, hourly = anomaly_rules(spec)
 
     thr = spec.scores["fleet_threshold"]
@@ -142,9 +144,11 @@ def recording_groups(spec: Spec) -> list[Group]:
              Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
              Rule(record="rack:gpu_health_score_below_threshold:count",
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
-    return [Group("gpuhealth-validation.rules", validation_rules(spec)), *dimensions, overall,
-            Group("gpuhealth-anomalies.rules", minute, "1m"), Group("gpuhealth-baselines.rules", hourly, "1h"),
-            Group("gpuhealth-trends.rules", trend_rules(spec), "5m"), Group("gpuhealth-fleet.rules", fleet, "1m")]
+    return [Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), *dimensions, overall,
+            Group("gpuhealth-anomalies.rules", minute, every["anomalies"]),
+            Group("gpuhealth-baselines.rules", hourly, every["baselines"]),
+            Group("gpuhealth-trends.rules", trend_rules(spec), every["trends"]),
+            Group("gpuhealth-fleet.rules", fleet, every["fleet"])]
 
 
 def _alert(spec: Spec, name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> Rule:
@@ -295,3 +299,8 @@ def generate(spec: Spec, out: Path, fmt: str = "files") -> list[Path]:
         path.write_text(render_groups(groups, kind, fmt, name=f"gpuhealth-{kind}"))
         written.append(path)
     return written
+
+
+def generate_every(spec: Spec, out: Path, interval: str) -> list[Path]:
+    """Rule files with every group evaluated at one interval (a demo or a test running on a fast clock)."""
+    return generate(replace(spec, intervals=dict.fromkeys(spec.intervals, interval)), out)

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 DIMENSIONS = ("memory", "thermal", "power", "performance", "reliability")
+INTERVALS = ("scores", "anomalies", "baselines", "trends", "fleet")  # rule groups' evaluation intervals
 DURATION = re.compile(r"^\d+(ms|s|m|h|d|w|y)$")
 BUDGETS = ("temp_warning_margin_celsius", "sbe_per_hour_budget", "correctable_remaps_budget",
            "uncorrectable_remaps_budget", "retired_pages_budget", "nvlink_errors_per_hour_budget",
@@ -39,6 +40,7 @@ class Spec:
     selector: str
     runbook_url_base: str
     windows: dict[str, str]
+    intervals: dict[str, str]
     weights: dict[str, float]
     models: list[ModelThresholds]  # specific models first, default last
     scores: dict[str, float]
@@ -101,6 +103,14 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
     for k, v in windows.items():
         if not isinstance(v, str) or not DURATION.match(v):
             raise SpecError(f"{where}: windows.{k}: expected a duration like 5m or 1d, got {v!r}")
+    intervals = raw.get("intervals") or {}
+    for k in INTERVALS:
+        v = intervals.get(k)
+        if not isinstance(v, str) or not DURATION.match(v):
+            raise SpecError(f"{where}: intervals.{k}: expected a duration like 15s or 1m, got {v!r}")
+    unknown = set(intervals) - set(INTERVALS)
+    if unknown:
+        raise SpecError(f"{where}: intervals: unknown groups {sorted(unknown)}; expected some of {list(INTERVALS)}")
     weights = raw.get("weights") or {}
     if set(weights) != set(DIMENSIONS):
         raise SpecError(f"{where}: weights: expected exactly {list(DIMENSIONS)}, got {sorted(weights)}")
@@ -143,5 +153,6 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
             raise SpecError(f"{where}: xids.{k}: expected a list of XID codes")
     alerts = {k: _number(where, f"alerts.{k}", v, 0.0, 1.0) for k, v in (raw.get("alerts") or {}).items()}
     return Spec(selector=raw["selector"], runbook_url_base=str(raw.get("runbook_url_base", "")).rstrip("#"),
-                windows=windows, weights=weights, models=models, scores=scores, xids=xids, alerts=alerts,
+                windows=windows, intervals=intervals, weights=weights, models=models, scores=scores, xids=xids,
+                alerts=alerts,
                 alertmanager=raw.get("alertmanager") or {})
