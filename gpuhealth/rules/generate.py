@@ -15,7 +15,9 @@ VALIDATED = {  # family -> physical range kept by validation
     "DCGM_FI_DEV_GPU_TEMP": (0, 130), "DCGM_FI_DEV_MEMORY_TEMP": (0, 130), "DCGM_FI_DEV_POWER_USAGE": (0, 2000),
     "DCGM_FI_DEV_GPU_UTIL": (0, 100), "DCGM_FI_DEV_SM_CLOCK": (0, 5000),
 }
-ANOMALY_FAMILIES = {"DCGM_FI_DEV_GPU_TEMP": 1.0, "DCGM_FI_DEV_POWER_USAGE": 10.0, "DCGM_FI_DEV_MEMORY_TEMP": 1.0}
+ANOMALY_FAMILIES = {  # family -> (z-score floor, the signal's name in group names)
+    "DCGM_FI_DEV_GPU_TEMP": (1.0, "gpu-temp"), "DCGM_FI_DEV_POWER_USAGE": (10.0, "power"),
+    "DCGM_FI_DEV_MEMORY_TEMP": (1.0, "memory-temp")}
 TREND_COUNTERS = ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS")
 
 
@@ -40,8 +42,9 @@ class Group:
     interval: str | None = None
 
 
-def validation_rules(spec: Spec) -> list[Rule]:
-    """Inventory (last seen, identity, placement, per-GPU thresholds) and the physical-range validation."""
+def inventory_rules(spec: Spec) -> list[Rule]:
+    """The inventory: when each GPU was last seen, its identity and placement, whose telemetry stopped,
+    and the per-model threshold tables."""
     s = spec.selector
     keep = ex.seconds(spec.windows["inventory"])
     rules = [
@@ -61,6 +64,13 @@ def validation_rules(spec: Spec) -> list[Rule]:
         f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}}")))
     rules += [Rule(record=ex.threshold_series(p), expr=ex.threshold_rule(spec, p)) for p in ex.PARAMS
               if ex.varies(spec, p)]
+    return rules
+
+
+def validation_rules(spec: Spec) -> list[Rule]:
+    """Each input family kept only within its physical range, and per GPU what validation dropped."""
+    s = spec.selector
+    rules = []
     for fam, (lo, hi) in VALIDATED.items():
         rules.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
     # what validation dropped (out of range or NaN, which fails every comparison), counted over all
@@ -74,39 +84,42 @@ def validation_rules(spec: Spec) -> list[Rule]:
     return rules
 
 
-def anomaly_rules(spec: Spec) -> tuple[list[Rule], list[Rule]]:
-    """Z-scores against each GPU's own day and against its rack's peers of the same model (every minute),
-    and the hourly rollups the daily baseline is computed from (every hour).
+def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rule]]]:
+    """Per signal: z-scores against each GPU's own day and against its rack's peers of the same model
+    (every minute), and the hourly rollups the daily baseline is computed from (every hour).
 
     The baseline is hierarchical so that no evaluation reads a day of raw or per-minute samples:
     mean_1d = mean of the hourly means; var_1d = mean of the hourly variances + variance of the
-    hourly means (the law of total variance over 24 equal hours).
+    hourly means (the law of total variance over 24 equal hours). The hourly rollups of the counters
+    behind the trends are the last entry of the second mapping ("counters").
     """
     w = spec.windows
-    minute, hourly = [], []
-    for fam, floor in ANOMALY_FAMILIES.items():
+    minute: dict[str, list[Rule]] = {}
+    hourly: dict[str, list[Rule]] = {}
+    for fam, (floor, signal) in ANOMALY_FAMILIES.items():
         avg = f"gpu:{fam}:avg5m"
-        minute.append(Rule(record=avg, expr=(
-            f"max by (UUID, modelName, rack) (\n  avg_over_time(gpu:{fam}:valid[5m])"
-            " * on (UUID) group_left (rack) gpu:placement:info\n)")))
         mean1h, var1h = f"gpu:{fam}:avg1h", f"gpu:{fam}:stdvar1h"
-        hourly += [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
-                   Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
         b = w["baseline"]
-        # the rollups carry avg5m's labels (UUID, modelName, rack), so the series match one to one
-        minute.append(Rule(record=f"gpu:{fam}:zscore{b}", expr=(
-            f"({avg} - avg_over_time({mean1h}[{b}]))\n"
-            f"/ clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})")))
-        minute.append(Rule(record=f"gpu:{fam}:peer_zscore", expr=(
-            f"({avg} - on (modelName, rack) group_left avg by (modelName, rack) ({avg}))\n"
-            f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})")))
+        minute[signal] = [
+            Rule(record=avg, expr=(f"max by (UUID, modelName, rack) (\n  avg_over_time(gpu:{fam}:valid[5m])"
+                                   " * on (UUID) group_left (rack) gpu:placement:info\n)")),
+            # the rollups carry avg5m's labels (UUID, modelName, rack), so the series match one to one
+            Rule(record=f"gpu:{fam}:zscore{b}", expr=(
+                f"({avg} - avg_over_time({mean1h}[{b}]))\n"
+                f"/ clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})")),
+            Rule(record=f"gpu:{fam}:peer_zscore", expr=(
+                f"({avg} - on (modelName, rack) group_left avg by (modelName, rack) ({avg}))\n"
+                f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})"))]
+        hourly[signal] = [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
+                          Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
     at_load = "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load"
-    minute.append(Rule(record=at_load, expr=(
+    minute["gpu-temp"].append(Rule(record=at_load, expr=(
         "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[5m]))"
         " > 50")))
-    hourly.append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load", expr=f"avg_over_time({at_load}[1h])"))
-    for fam in TREND_COUNTERS:
-        hourly.append(Rule(record=f"gpu:{fam}:max1h", expr=f"max by (UUID) ({fam}{{{spec.selector}}})"))
+    hourly["gpu-temp"].append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load",
+                                   expr=f"avg_over_time({at_load}[1h])"))
+    hourly["counters"] = [Rule(record=f"gpu:{fam}:max1h", expr=f"max by (UUID) ({fam}{{{spec.selector}}})")
+                          for fam in TREND_COUNTERS]
     return minute, hourly
 
 
@@ -144,9 +157,12 @@ def recording_groups(spec: Spec) -> list[Group]:
              Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
              Rule(record="rack:gpu_health_score_below_threshold:count",
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
-    return [Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), *dimensions, overall,
-            Group("gpuhealth-anomalies.rules", minute, every["anomalies"]),
-            Group("gpuhealth-baselines.rules", hourly, every["baselines"]),
+    return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
+            Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), *dimensions, overall,
+            *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
+              for signal, rules in minute.items()),
+            *(Group(f"gpuhealth-baselines-{signal}.rules", rules, every["baselines"])
+              for signal, rules in hourly.items()),
             Group("gpuhealth-trends.rules", trend_rules(spec), every["trends"]),
             Group("gpuhealth-fleet.rules", fleet, every["fleet"])]
 
