@@ -12,10 +12,9 @@ import hashlib
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from gpuhealth.analyzers.features import MODEL_FEATURES, FeatureFrame
 from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
 
 DAY = 86400.0
+SIM_END = datetime(2026, 11, 1, tzinfo=UTC).timestamp()  # where simulated training histories end
 
 
 @dataclass
@@ -190,7 +190,7 @@ def subset_prediction(pred: Prediction, mask: np.ndarray) -> Prediction:
 
 def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
                 workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None,
-                warmup_days: float = 7.0) -> Dataset:
+                warmup_days: float = 7.0, end: float | None = None) -> Dataset:
     """Simulate a history, backfill it into a temporary Prometheus and build rows through PromQL:
     the same path the analyzer takes online. Rows start after ``warmup_days`` of history, so that
     every weekly feature window is full (as in a fleet whose Prometheus holds weeks of data), and end
@@ -206,7 +206,10 @@ def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hou
     from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="gpuhealth-train-"))
-    end = float(int(time.time()) // 3600 * 3600)
+    # a fixed end, not now: the simulated workload's daily cycle follows the wall clock, so a history
+    # ending at another hour holds slightly different rows; with a fixed end a rerun of the same
+    # command rebuilds the same rows and trains the same models
+    end = SIM_END if end is None else end
     cfg = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard_scale,
                         model_mix=model_mix)
     summary = generate_history(cfg, tmp / "history", progress=progress)
