@@ -27,12 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
-
 from gpuhealth import stack
 from gpuhealth.analyzers.assets import read_inventory_file
 from gpuhealth.analyzers.collector import VerdictCollector
 from gpuhealth.analyzers.cycle import Analyzer
+from gpuhealth.analyzers.exposition import render
 from gpuhealth.analyzers.pricing import load_pricing
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.analyzers.registry import DEFAULT, load_version
@@ -85,12 +84,10 @@ def one(gpus: int, tmp: Path, chunk: int) -> tuple[float, float, float, int]:
         analyzer = Analyzer(PromClient(prom.url, timeout=120), load_version(DEFAULT), inventory=inventory,
                             pricing=load_pricing())
         collector = VerdictCollector(inventory)
-        reg = CollectorRegistry()
-        reg.register(collector)
         t0 = time.perf_counter()
         collector.result = analyzer.run(end)
         t1 = time.perf_counter()
-        body = generate_latest(reg)
+        body = render(collector.collect())  # what the analyzer's /metrics serves
         t2 = time.perf_counter()
         judged = sum(v.status == "judged" for v in collector.result.verdicts)
         print(f"  {gpus:>6} GPUs: cycle {t1 - t0:6.2f} s ({collector.result.queries} queries, {judged} judged), "

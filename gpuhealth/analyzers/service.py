@@ -11,10 +11,9 @@ import json
 import logging
 import threading
 
-from prometheus_client import CollectorRegistry, generate_latest
-
 from gpuhealth.analyzers.collector import VerdictCollector
 from gpuhealth.analyzers.cycle import Analyzer
+from gpuhealth.analyzers.exposition import render
 from gpuhealth.analyzers.promql import PromQLError
 from gpuhealth.web import GuardedHandler, GuardedServer, WebConfig, make_server
 
@@ -86,14 +85,11 @@ def _page(collector: VerdictCollector) -> bytes:
 
 def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None = None) -> GuardedServer:
     """The analyzer's HTTP server: /, /metrics, /api/v1/verdicts, /-/healthy, /-/ready."""
-    registry = CollectorRegistry()
-    registry.register(collector)
-
     class Handler(GuardedHandler):
         def handle_get(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self.send_plain(200, generate_latest(registry), content_type="text/plain; version=0.0.4")
+                self.send_plain(200, render(collector.collect()), content_type="text/plain; version=0.0.4")
             elif path == "/api/v1/verdicts":
                 body = json.dumps(collector.result.as_json() if collector.result else {"gpus": []}).encode()
                 self.send_plain(200, body, content_type="application/json")
