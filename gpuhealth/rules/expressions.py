@@ -106,14 +106,33 @@ def penalty(weight: float, share: str) -> str:
     return f"1 - {weight:g} * clamp_max({share}, 1)" if weight != 1 else f"1 - clamp_max({share}, 1)"
 
 
-def dimension(terms: dict[str, str]) -> str:
+def dimension(terms: dict[str, str], recorded: str | None = None) -> str:
     """The minimum over named sparse terms per GPU, and 1 for every other GPU reporting now.
 
     A GPU that stopped reporting has no score (unknown), never a healthy one; a GPU that fell off
-    the bus keeps the terms that say so (gpuhealth_gpu_up 0).
+    the bus keeps the terms that say so (gpuhealth_gpu_up 0). ``recorded`` names a series of terms
+    recorded apart (already tagged with their signal), read as one more term.
     """
-    body = "\n  or ".join(tagged(expr, name) for name, expr in terms.items())
+    parts = [tagged(expr, name) for name, expr in terms.items()] + ([recorded] if recorded else [])
+    body = "\n  or ".join(parts)
     return f"min by ({GPU}) (\n  {body}\n)\nor on (UUID)\n({BASE})"
+
+
+def terms_series(dimension: str) -> str:
+    """The recorded series of a dimension's terms that are computed in a group of their own."""
+    return f"gpu:health_{dimension}_terms:score"
+
+
+# Terms recorded by a group of their own and read by their dimension as one sparse series: the
+# PCIe link state (four families, two dense comparisons) would otherwise make the performance
+# dimension the most expensive rule of all; links change rarely, so a separate group costs nothing in
+# freshness.
+RECORDED_APART = {"performance": ("pcie_width", "pcie_gen")}
+
+
+def recorded_terms(terms: dict[str, str]) -> str:
+    """A sparse series of tagged terms (their penalty, for the GPUs where they apply)."""
+    return "\nor ".join(tagged(expr, name) for name, expr in terms.items())
 
 
 def memory_terms(spec: Spec) -> dict[str, str]:
@@ -195,7 +214,7 @@ def performance_terms(spec: Spec) -> dict[str, str]:
               f"{by_gpu(f'DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)}')}")
     older = f"{by_gpu(f'DCGM_FI_DEV_PCIE_LINK_GEN{sel(spec)}')} < {by_gpu(f'DCGM_FI_DEV_PCIE_MAX_LINK_GEN{sel(spec)}')}"
     return {"hw_slowdown": with_labels(penalty(1, f"2 * {hw}")), "sw_thermal": with_labels(penalty(0.5, sw)),
-            "sm_clock_under_load": f"clamp_min(({slow} - 0.5) / 0.4, 0)",
+            "sm_clock_under_load": f"clamp_min((({slow}) - 0.5) / 0.4, 0)",
             "pcie_width": f"({narrow}) * 0 + 0.5", "pcie_gen": f"({older}) * 0 + 0.7"}
 
 

@@ -137,9 +137,16 @@ def recording_groups(spec: Spec) -> list[Group]:
     """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
     # one group per dimension: Prometheus evaluates groups concurrently, and each stays small
     every = spec.intervals
-    dimensions = [Group(f"gpuhealth-health-{d}.rules", [Rule(record=f"gpu:health_{d}:score",
-                                                              expr=ex.dimension(terms(spec)))], every["scores"])
-                  for d, terms in ex.DIMENSION_TERMS.items()]
+    dimensions = []
+    for d, terms_of in ex.DIMENSION_TERMS.items():
+        terms = terms_of(spec)
+        apart = {name: terms.pop(name) for name in ex.RECORDED_APART.get(d, ())}
+        if apart:
+            dimensions.append(Group(f"gpuhealth-health-{d}-terms.rules", [
+                Rule(record=ex.terms_series(d), expr=ex.recorded_terms(apart))], every["scores"]))
+        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [Rule(
+            record=f"gpu:health_{d}:score", expr=ex.dimension(terms, ex.terms_series(d) if apart else None))],
+            every["scores"]))
     overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))],
                     every["scores"])
     minute, hourly = anomaly_rules(spec)

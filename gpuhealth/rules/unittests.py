@@ -191,7 +191,9 @@ def tests_document(spec: Spec) -> dict:
              ("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius - margin / 2:g}x60", 0.5),
              ("memory", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "1x60", 0),
              ("reliability", "gpuhealth_gpu_up", "0x60", 0),
-             ("performance", "DCGM_FI_DEV_PCIE_LINK_WIDTH", "8x60", 0.5)]
+             ("performance", "DCGM_FI_DEV_PCIE_LINK_WIDTH", "8x60", 0.5),
+             ("performance", "DCGM_FI_DEV_PCIE_LINK_GEN", "4x60", 0.7),
+             ("performance", "DCGM_FI_DEV_SM_CLOCK", "990x60", 0)]  # half the maximum clock under load
     identb = {"UUID": GPUS["B"], "Hostname": HOST, "modelName": MODEL}
     for dim, fam, values, want in edges:
         tests.append({"name": f"score edge: {dim} = {want} when {fam} is {values}", "interval": "1m",
