@@ -124,10 +124,10 @@ def terms_series(dimension: str) -> str:
 
 
 # Terms recorded by a group of their own and read by their dimension as one sparse series: the
-# PCIe link state (four families, two dense comparisons) would otherwise make the performance
-# dimension the most expensive rule of all; links change rarely, so a separate group costs nothing in
-# freshness.
-RECORDED_APART = {"performance": ("pcie_width", "pcie_gen")}
+# PCIe link state (four families, two dense comparisons) and the four NVLink error counters (eight
+# reads, four differences) would otherwise make performance and reliability the most expensive
+# rules; a separate group at the same interval costs nothing in freshness.
+RECORDED_APART = {"performance": ("pcie_width", "pcie_gen"), "reliability": ("nvlink_errors",)}
 
 
 def recorded_terms(terms: dict[str, str]) -> str:

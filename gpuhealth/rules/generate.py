@@ -68,20 +68,24 @@ def inventory_rules(spec: Spec) -> list[Rule]:
 
 
 def validation_rules(spec: Spec) -> list[Rule]:
-    """Each input family kept only within its physical range, and per GPU what validation dropped."""
+    """Each input family kept only within its physical range."""
     s = spec.selector
     rules = []
     for fam, (lo, hi) in VALIDATED.items():
         rules.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
-    # what validation dropped (out of range or NaN, which fails every comparison), counted over all
-    # validated families at once: two aggregations instead of a comparison per family
-    names = "|".join(VALIDATED)
-    rules.append(Rule(record="gpu:telemetry_invalid:count", expr=(
-        f'count by (UUID) ({{__name__=~"{names}", {s}}})\n'
-        f'- count by (UUID) ({{__name__=~"gpu:({names}):valid"}})\n'
-        "or on (UUID)\nmax by (UUID) (gpu:identity:info) * 0")))
-    rules.append(Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)"))
     return rules
+
+
+def invalid_rules(spec: Spec) -> list[Rule]:
+    """Per GPU and for the fleet, what validation dropped (out of range or NaN, which fails every
+    comparison), counted over all validated families at once: two aggregations instead of a
+    comparison per family."""
+    names = "|".join(VALIDATED)
+    return [Rule(record="gpu:telemetry_invalid:count", expr=(
+                f'count by (UUID) ({{__name__=~"{names}", {spec.selector}}})\n'
+                f'- count by (UUID) ({{__name__=~"gpu:({names}):valid"}})\n'
+                "or on (UUID)\nmax by (UUID) (gpu:identity:info) * 0")),
+            Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)")]
 
 
 def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rule]]]:
@@ -165,7 +169,8 @@ def recording_groups(spec: Spec) -> list[Group]:
              Rule(record="rack:gpu_health_score_below_threshold:count",
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
     return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
-            Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), *dimensions, overall,
+            Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]),
+            Group("gpuhealth-telemetry-invalid.rules", invalid_rules(spec), every["scores"]), *dimensions, overall,
             *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
               for signal, rules in minute.items()),
             *(Group(f"gpuhealth-baselines-{signal}.rules", rules, every["baselines"])
