@@ -96,6 +96,20 @@ def op(left: str, sym: str, right: str) -> str:
     return f"{left} {sym} on (modelName) group_left () {right}" if "model:" in right else f"{left} {sym} {right}"
 
 
+def above_threshold(spec: Spec, expr: str, param: str, offset: float = 0.0) -> str:
+    """The GPUs whose per-GPU expr is above their model's threshold plus offset (expr keeps modelName).
+
+    A per-model threshold is met in two steps: a filter by the lowest model's value, then the join
+    with the table for the few GPUs left.
+    """
+    limit = threshold(spec, param)
+    if not varies(spec, param):
+        return f"{expr} > {float(limit) + offset:g}"
+    lowest = min(param_values(spec, param)) + offset
+    shifted = f"({limit} - {-offset:g})" if offset else limit
+    return f"({expr} > {lowest:g}) > on (modelName) group_left () {shifted}"
+
+
 def tagged(expr: str, signal: str) -> str:
     """expr with a ``signal`` label naming the term."""
     return f'label_replace({expr}, "signal", "{signal}", "", "")'

@@ -201,13 +201,7 @@ def alert_groups(spec: Spec) -> list[Group]:
         return f"(max by (UUID, xid) (increase({sel_}[10m]) > 0 or {new})) {ident}"
 
     def temp_above(offset: float) -> str:
-        limit = ex.threshold(spec, "slowdown_celsius")
-        temp = "max by (UUID, Hostname, modelName) (gpu:DCGM_FI_DEV_GPU_TEMP:valid)"
-        if ex.varies(spec, "slowdown_celsius"):
-            lowest = min(ex.param_values(spec, "slowdown_celsius")) + offset
-            shifted = f"({limit} - {-offset:g})" if offset else limit
-            return f"({temp} > {lowest:g}) > on (modelName) group_left () {shifted}"
-        return f"{temp} > {float(limit) + offset:g}"
+        return ex.above_threshold(spec, ex.by_gpu("gpu:DCGM_FI_DEV_GPU_TEMP:valid"), "slowdown_celsius", offset)
 
     limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}})"
     power_ratio = f"max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit}"
