@@ -13,7 +13,11 @@ number of per-GPU series that pass through each vector operation. So:
   with the identity is needed; families of gpuhealth's own (no modelName) join it after filtering.
 - **Per-model thresholds** are a table with one series per GPU model (``model:<threshold>:threshold``),
   joined ``on (modelName)`` by the few GPUs a term keeps; thresholds every model shares are numbers.
-- **Deltas aggregate first**: ``max by (UUID, Hostname, modelName) (x) - max by (...) (x offset w)``.
+- **Filter before aggregating**: ``max by (UUID, Hostname, modelName) (x > c)`` aggregates only the
+  series the filter keeps (the same result as filtering the maximum); ``x / y`` of two families from
+  the same exporter matches series one to one, one join instead of two aggregations and a join.
+- **Deltas are filtered twice**: ``(x > 0) - x offset w > 0``: a counter that is still 0 (most error
+  counters on most GPUs) leaves the difference at once.
 """
 
 from __future__ import annotations
@@ -40,7 +44,14 @@ def growth(counter: str, window: str) -> str:
     """How much a counter grew over the window, for the GPUs where it grew: exact, no extrapolation,
     the same on Prometheus and VictoriaMetrics (their rate()/increase() extrapolate differently); a
     reset reads as no growth; absent until the series is a window old."""
-    return f"({by_gpu(counter)} - {by_gpu(f'{counter} offset {window}')} > 0)"
+    return f"{by_gpu(f'({counter} > 0) - {counter} offset {window} > 0')}"
+
+
+def growth_from_zero(counter: str, window: str) -> str:
+    """Like growth, but a series that appeared within the window grew from 0 (a counter that an exporter
+    serves only once it has counted something)."""
+    now = f"({counter} > 0)"
+    return f"{by_gpu(f'{now} - ({counter} offset {window} > 0 or {now} * 0) > 0')}"
 
 
 def with_labels(expr: str) -> str:
@@ -97,17 +108,17 @@ def op(left: str, sym: str, right: str) -> str:
 
 
 def above_threshold(spec: Spec, expr: str, param: str, offset: float = 0.0) -> str:
-    """The GPUs whose per-GPU expr is above their model's threshold plus offset (expr keeps modelName).
+    """The GPUs whose expr (a family with modelName) is above their model's threshold plus offset.
 
     A per-model threshold is met in two steps: a filter by the lowest model's value, then the join
     with the table for the few GPUs left.
     """
     limit = threshold(spec, param)
     if not varies(spec, param):
-        return f"{expr} > {float(limit) + offset:g}"
+        return by_gpu(f"{expr} > {float(limit) + offset:g}")
     lowest = min(param_values(spec, param)) + offset
     shifted = f"({limit} - {-offset:g})" if offset else limit
-    return f"({expr} > {lowest:g}) > on (modelName) group_left () {shifted}"
+    return f"{by_gpu(f'{expr} > {lowest:g}')} > on (modelName) group_left () {shifted}"
 
 
 def tagged(expr: str, signal: str) -> str:
@@ -159,9 +170,9 @@ def memory_terms(spec: Spec) -> dict[str, str]:
     sbe = growth(f"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec)}", w["sbe"])
     remaps = growth(f"DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec)}", w["errors"])
     dbe = growth(f"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{sel(spec)}", w["errors"])
-    unc = f"({by_gpu(f'DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{sel(spec)}')} > 0)"
-    pages = f'(sum by ({GPU}) ({{__name__=~"DCGM_FI_DEV_RETIRED_(SBE|DBE)", {spec.selector}}}) > 0)'
-    failed = f"({by_gpu(f'DCGM_FI_DEV_ROW_REMAP_FAILURE{sel(spec)}')} > 0)"
+    unc = by_gpu(f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{sel(spec)} > 0")
+    pages = f'sum by ({GPU}) ({{__name__=~"DCGM_FI_DEV_RETIRED_(SBE|DBE)", {spec.selector}}} > 0)'
+    failed = by_gpu(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{sel(spec)} > 0")
     return {
         "sbe": penalty(0.5, share(sbe, "sbe_per_hour_budget")),
         "correctable_remaps": penalty(0.6, share(remaps, "correctable_remaps_budget")),
@@ -177,7 +188,7 @@ def temperature_share(spec: Spec, temp: str, limit_param: str) -> str:
     margin, limit = threshold(spec, "temp_warning_margin_celsius"), threshold(spec, limit_param)
     lowest = min(lim - mar for lim, mar in zip(param_values(spec, limit_param),
                                               param_values(spec, "temp_warning_margin_celsius"), strict=True))
-    hot = f"({by_gpu(temp)} > {lowest:g})"
+    hot = by_gpu(f"{temp} > {lowest:g}")
     return "(" + op(f"({op(hot, '-', limit)})", "/", margin) + " + 1 > 0)"
 
 
@@ -192,24 +203,39 @@ def thermal_terms(spec: Spec) -> dict[str, str]:
             "thermal_violation": penalty(1, f"{share} / 0.5")}
 
 
+CLOCK_EVENT_REASONS = ("hw_slowdown", "hw_thermal", "sw_thermal", "power_cap", "hw_power_brake")
+
+
+def clock_event_series(spec: Spec) -> str:
+    """The recorded series of clock-event shares (one per GPU and reason that had the event)."""
+    return f"gpu:gpuhealth_clock_event_active:avg{spec.windows['throttle']}"
+
+
+def clock_event_rule(spec: Spec) -> str:
+    """For each GPU and clock-event reason that was active in the throttle window, the share of the
+    window it was active: one read of the window for every reason the scores and alerts use."""
+    w = spec.windows["throttle"]
+    reasons = sel(spec, 'reason=~"' + "|".join(CLOCK_EVENT_REASONS) + '"')
+    return f"max by (UUID, reason) (avg_over_time(gpuhealth_clock_event_active{reasons}[{w}]) > 0)"
+
+
 def clock_event_share(spec: Spec, reason: str) -> str:
     """For the GPUs that had it: the share of the throttle window a clock-event reason was active."""
-    w = spec.windows["throttle"]
-    return (f"(max by (UUID) (avg_over_time(gpuhealth_clock_event_active{sel(spec, reason)}[{w}])) > 0)")
+    return f"max by (UUID) ({clock_event_series(spec)}{{{reason}}})"
 
 
 def power_terms(spec: Spec) -> dict[str, str]:
     """Power: draw above the limit, violation time, spikes above the limit, power-brake slowdowns."""
     w = spec.windows
     throttle = w["throttle"]
-    limit = by_gpu(f"DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)}")
-    peak = f"{by_gpu(f'max_over_time(DCGM_FI_DEV_POWER_USAGE{sel(spec)}[{throttle}])')} / {limit}"
-    over = f"({by_gpu('gpu:DCGM_FI_DEV_POWER_USAGE:valid')} / {limit} - 1 > 0)"
+    limit = f"DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)}"
+    peak = by_gpu(f"max_over_time(DCGM_FI_DEV_POWER_USAGE{sel(spec)}[{throttle}]) / {limit} > 1.03")
+    over = f"({by_gpu(f'gpu:DCGM_FI_DEV_POWER_USAGE:valid / {limit} > 1')} - 1)"
     violation = growth(f"DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}", w["throttle"])
     brake = clock_event_share(spec, 'reason="hw_power_brake"')
     return {"over_limit": penalty(0.5, f"{over} / 0.08"),
             "power_violation": penalty(0.3, f"{violation} / 1e9 / {seconds(w['throttle'])}"),
-            "spikes": penalty(1, f"({peak} - 1.03 > 0) / 0.05"),
+            "spikes": penalty(1, f"({peak} - 1.03) / 0.05"),
             "power_brake": with_labels(penalty(1, f"4 * {brake}"))}
 
 
@@ -218,15 +244,12 @@ def performance_terms(spec: Spec) -> dict[str, str]:
     w = spec.windows["throttle"]
     hw = clock_event_share(spec, 'reason=~"hw_slowdown|hw_thermal"')
     sw = clock_event_share(spec, 'reason="sw_thermal"')
-    cap_sel = sel(spec, 'reason="power_cap"')
-    capped = f"max by (UUID) (avg_over_time(gpuhealth_clock_event_active{cap_sel}[{w}])) > 0.5"
-    clock = (f"{by_gpu(f'avg_over_time(gpu:DCGM_FI_DEV_SM_CLOCK:valid[{w}])')}"
-             f" / {by_gpu(f'DCGM_FI_DEV_MAX_SM_CLOCK{sel(spec)}')} < 0.9")
-    loaded = f"max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[{w}])) > 50"
-    slow = f"(({clock}) and on (UUID) ({loaded})) unless on (UUID) ({capped})"
-    narrow = (f"{by_gpu(f'DCGM_FI_DEV_PCIE_LINK_WIDTH{sel(spec)}')} < "
-              f"{by_gpu(f'DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)}')}")
-    older = f"{by_gpu(f'DCGM_FI_DEV_PCIE_LINK_GEN{sel(spec)}')} < {by_gpu(f'DCGM_FI_DEV_PCIE_MAX_LINK_GEN{sel(spec)}')}"
+    capped = f'{clock_event_series(spec)}{{reason="power_cap"}} > 0.5'
+    clock = by_gpu(f"avg_over_time(gpu:DCGM_FI_DEV_SM_CLOCK:valid[{w}]) / DCGM_FI_DEV_MAX_SM_CLOCK{sel(spec)} < 0.9")
+    loaded = f"max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[{w}]) > 50)"
+    slow = f"({clock} and on (UUID) {loaded}) unless on (UUID) ({capped})"
+    narrow = by_gpu(f"DCGM_FI_DEV_PCIE_LINK_WIDTH{sel(spec)} < DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)}")
+    older = by_gpu(f"DCGM_FI_DEV_PCIE_LINK_GEN{sel(spec)} < DCGM_FI_DEV_PCIE_MAX_LINK_GEN{sel(spec)}")
     return {"hw_slowdown": with_labels(penalty(1, f"2 * {hw}")), "sw_thermal": with_labels(penalty(0.5, sw)),
             "sm_clock_under_load": f"clamp_min((({slow}) - 0.5) / 0.4, 0)",
             "pcie_width": f"({narrow}) * 0 + 0.5", "pcie_gen": f"({older}) * 0 + 0.7"}
@@ -257,7 +280,7 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
              for c in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")]
     nvl = f"sum by ({GPU}) (\n    " + "\n    or ".join(tagged(x, f"link{i}") for i, x in enumerate(links)) + "\n  )"
     pcie = growth(f"DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}", "1h")
-    down = f"max by (UUID) (gpuhealth_gpu_up{sel(spec)}) == 0"
+    down = f"max by (UUID) (gpuhealth_gpu_up{sel(spec)} == 0)"
     return {"xid_critical": with_labels(penalty(0.9, op(xc, "/", threshold(spec, "critical_xids_budget")))),
             "xid_warning": with_labels(penalty(0.5, f"{xw} / 10")),
             "nvlink_errors": penalty(0.7, op(nvl, "/", threshold(spec, "nvlink_errors_per_hour_budget"))),

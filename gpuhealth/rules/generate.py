@@ -77,15 +77,19 @@ def validation_rules(spec: Spec) -> list[Rule]:
 
 
 def invalid_rules(spec: Spec) -> list[Rule]:
-    """Per GPU and for the fleet, what validation dropped (out of range or NaN, which fails every
-    comparison), counted over all validated families at once: two aggregations instead of a
-    comparison per family."""
-    names = "|".join(VALIDATED)
-    return [Rule(record="gpu:telemetry_invalid:count", expr=(
-                f'count by (UUID) ({{__name__=~"{names}", {spec.selector}}})\n'
-                f'- count by (UUID) ({{__name__=~"gpu:({names}):valid"}})\n'
-                "or on (UUID)\nmax by (UUID) (gpu:identity:info) * 0")),
-            Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count)")]
+    """Per GPU that has any, and for the fleet, what validation drops: samples outside their physical
+    range, NaN or infinite. Each family is read once: floor((x - lo) / (hi - lo)) is 0 exactly for
+    lo <= x <= hi (hi itself is kept by a 1e-9 slack), another number for a value outside, and NaN
+    for NaN or infinity, which ``!= 0`` also keeps; so only the invalid samples pass. Sparse, like an
+    error count: a GPU whose telemetry is all valid has no series."""
+    s = spec.selector
+    parts = []
+    for fam, (lo, hi) in VALIDATED.items():
+        shifted = f"({fam}{{{s}}} - {lo:g})" if lo else f"{fam}{{{s}}}"
+        parts.append(f'label_replace(floor({shifted} / {hi - lo + 1e-9!r}) != 0, "family", "{fam}", "", "")')
+    return [Rule(record="gpu:telemetry_invalid:count",
+                 expr="count by (UUID, Hostname, modelName) (\n  " + "\n  or ".join(parts) + "\n)"),
+            Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count) or vector(0)")]
 
 
 def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rule]]]:
@@ -168,8 +172,10 @@ def recording_groups(spec: Spec) -> list[Group]:
              Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
              Rule(record="rack:gpu_health_score_below_threshold:count",
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
+    clock_events = Group("gpuhealth-clock-events.rules", [
+        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec))], every["scores"])
     return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
-            Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]),
+            Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), clock_events,
             Group("gpuhealth-telemetry-invalid.rules", invalid_rules(spec), every["scores"]), *dimensions, overall,
             *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
               for signal, rules in minute.items()),
@@ -201,13 +207,18 @@ def alert_groups(spec: Spec) -> list[Group]:
         return f"(max by (UUID, xid) (increase({sel_}[10m]) > 0 or {new})) {ident}"
 
     def temp_above(offset: float) -> str:
-        return ex.above_threshold(spec, ex.by_gpu("gpu:DCGM_FI_DEV_GPU_TEMP:valid"), "slowdown_celsius", offset)
+        return ex.above_threshold(spec, "gpu:DCGM_FI_DEV_GPU_TEMP:valid", "slowdown_celsius", offset)
 
-    limit = f"max by (UUID) (DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}})"
-    power_ratio = f"max by (UUID) (gpu:DCGM_FI_DEV_POWER_USAGE:valid) / {limit}"
+    def power_above(ratio: float) -> str:
+        return ex.by_gpu(f"gpu:DCGM_FI_DEV_POWER_USAGE:valid / DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}} > {ratio:g}")
+
     host = "max by (instance, job, Hostname) (gpu:last_seen:timestamp) * 0 + 1"
-    unc = f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}"
-    unc_new = f"clamp_min({unc} - ({unc} offset 1h or {unc} * 0), 0)"  # exact, and cheap: no hour of samples
+    # exact differences (no window of samples read); an uncorrectable-remap series new within the hour
+    # counts from zero, a DBE counter must be 10 minutes old (as increase() would need)
+    unc_new = ex.growth_from_zero(f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}", "1h")
+    dbe_new = ex.growth(f"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}", "10m")
+    brake = ex.clock_event_share(spec, 'reason="hw_power_brake"') + " > 0.05"
+
     a = spec.alerts
     p_warn, p_crit = a["failure_probability_warning"], a["failure_probability_critical"]
     sc = spec.scores
@@ -216,19 +227,17 @@ def alert_groups(spec: Spec) -> list[Group]:
                GPU_DESC + " reported XID {{ $labels.xid }}, a hardware fault class: drain it and check the runbook."),
         _alert(spec, "GpuXidWarning", xid_expr(warn), "0m", "warning", "A GPU reported a warning-class XID error.",
                GPU_DESC + " reported XID {{ $labels.xid }}; repeated warnings precede memory and firmware faults."),
-        _alert(spec, "GpuDoubleBitEccError",
-               f"(max by (UUID) (increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}[10m])) > 0) {ident}", "0m", "critical",
+        _alert(spec, "GpuDoubleBitEccError", dbe_new, "0m", "critical",
                "A GPU had an uncorrectable (double-bit) ECC error.",
                GPU_DESC + " had double-bit ECC errors in the last 10 minutes: the data it computed may be wrong."),
-        _alert(spec, "GpuUncorrectableRowRemap",
-               f"(max by (UUID) ({unc_new}) > 0) {ident}", "0m",
+        _alert(spec, "GpuUncorrectableRowRemap", unc_new, "0m",
                "warning", "A GPU remapped memory rows after uncorrectable errors.",
                GPU_DESC + " remapped rows for uncorrectable errors in the last hour; a reset is needed to apply "
                "the remap."),
-        _alert(spec, "GpuRowRemapFailure", f"(max by (UUID) (DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}}) == 1) {ident}",
-               "0m", "critical", "A GPU could not remap a failing memory row.",
+        _alert(spec, "GpuRowRemapFailure", ex.by_gpu(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}} == 1"), "0m",
+               "critical", "A GPU could not remap a failing memory row.",
                GPU_DESC + " has a row-remapping failure: its memory cannot be repaired in the field; replace it."),
-        _alert(spec, "GpuFallenOffBus", f"(max by (UUID) (gpuhealth_gpu_up{{{s}}}) == 0) {ident}", "1m", "critical",
+        _alert(spec, "GpuFallenOffBus", f"max by (UUID) (gpuhealth_gpu_up{{{s}}} == 0) {ident}", "1m", "critical",
                "A GPU stopped answering NVML (fallen off the bus).",
                GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
         _alert(spec, "GpuTemperatureHigh", temp_above(-5), "10m", "warning",
@@ -237,15 +246,14 @@ def alert_groups(spec: Spec) -> list[Group]:
         _alert(spec, "GpuTemperatureHigh", temp_above(0), "5m", "critical",
                "A GPU is above its slowdown temperature.",
                GPU_DESC + " is at {{ $value }} C, above its slowdown temperature: clocks are throttled."),
-        _alert(spec, "GpuPowerAboveLimit", f"({power_ratio} > 1.02) {ident}", "10m", "warning",
+        _alert(spec, "GpuPowerAboveLimit", power_above(1.02), "10m", "warning",
                "A GPU draws more than its power limit.",
                GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit."),
-        _alert(spec, "GpuPowerAboveLimit", f"({power_ratio} > 1.06) {ident}", "5m", "critical",
+        _alert(spec, "GpuPowerAboveLimit", power_above(1.06), "5m", "critical",
                "A GPU draws far more than its power limit.",
                GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit: check the power delivery."),
-        _alert(spec, "GpuPowerBrakeSlowdown",
-               f"(max by (UUID) (avg_over_time(gpuhealth_clock_event_active{{{s}, reason=\"hw_power_brake\"}}[15m]))"
-               f" > 0.05) {ident}", "15m", "warning", "A GPU is slowed down by its power brake.",
+        _alert(spec, "GpuPowerBrakeSlowdown", f"({brake}) {ident}", "15m", "warning",
+               "A GPU is slowed down by its power brake.",
                GPU_DESC + " spent {{ $value | humanizePercentage }} of 15 minutes in power-brake slowdown."),
         _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_warning']:g}", "15m", "warning",
                "A GPU's health score is low.",
@@ -253,7 +261,7 @@ def alert_groups(spec: Spec) -> list[Group]:
         _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_critical']:g}", "10m", "critical",
                "A GPU's health score is very low.",
                GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; it is failing."),
-        _alert(spec, "GpuTelemetryInvalid", f"(gpu:telemetry_invalid:count > 0) {ident}", "10m", "warning",
+        _alert(spec, "GpuTelemetryInvalid", "gpu:telemetry_invalid:count > 0", "10m", "warning",
                "A GPU reports values outside physical ranges.",
                GPU_DESC + " reports {{ $value }} families outside their physical range."),
         _alert(spec, "GpuTelemetryAbsent",

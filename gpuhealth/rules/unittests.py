@@ -201,6 +201,24 @@ def tests_document(spec: Spec) -> dict:
                       "promql_expr_test": [{"expr": f'gpu:health_{dim}:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
                                             "exp_samples": [{"labels": f"gpu:health_{dim}:score" + _plain(identb),
                                                              "value": want}]}]})
+    capped = {"DCGM_FI_DEV_SM_CLOCK": "990x60", "gpuhealth_clock_event_active|reason=power_cap": "1x60"}
+    tests.append({"name": "score edge: a clock held down by the power cap is not a performance fault", "interval": "1m",
+                  "input_series": _series(Case("capped", "", capped)),
+                  "promql_expr_test": [{"expr": f'gpu:health_performance:score{{UUID="{GPUS["B"]}"}}',
+                                        "eval_time": "40m", "exp_samples": [
+                                            {"labels": "gpu:health_performance:score" + _plain(identb), "value": 1}]}]})
+    # NaN, infinity and values outside the range are invalid; the range's own ends are valid
+    invalid = {"DCGM_FI_DEV_GPU_TEMP": " ".join(["NaN"] * 61), "DCGM_FI_DEV_POWER_USAGE": " ".join(["Inf"] * 61),
+               "DCGM_FI_DEV_GPU_UTIL": "100.5x60", "DCGM_FI_DEV_MEMORY_TEMP": "130x60", "DCGM_FI_DEV_SM_CLOCK": "0x60"}
+    tests.append({"name": "validation: NaN, Inf and out-of-range samples are counted, the range's ends are not",
+                  "interval": "1m", "input_series": _series(Case("invalid", "", invalid)),
+                  "promql_expr_test": [
+                      {"expr": f'gpu:telemetry_invalid:count{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
+                       "exp_samples": [{"labels": "gpu:telemetry_invalid:count" + _plain(identb), "value": 3}]},
+                      {"expr": f'gpu:telemetry_invalid:count{{UUID="{GPUS["A"]}"}}', "eval_time": "40m",
+                       "exp_samples": []},
+                      {"expr": "fleet:telemetry_invalid:sum", "eval_time": "40m",
+                       "exp_samples": [{"labels": "fleet:telemetry_invalid:sum", "value": 3}]}]})
     stopped = {fam: v.split("x")[0] + "x10" for fam, v in HEALTHY.items()}
     tests.append({"name": "a GPU whose telemetry stopped has no scores (unknown), not healthy ones", "interval": "1m",
                   "input_series": _series(Case("stopped", "", {**stopped, "gpuhealth_gpu_up": "1x10"})),
