@@ -17,7 +17,14 @@ from gpuhealth.analyzers.features import FEATURES, MODEL_FEATURES, Feature
 from gpuhealth.analyzers.models import HeuristicModel, ModelError, SurvivalModel, XGBoostModel, load, save
 from gpuhealth.analyzers.promql import PromClient, PromQLError
 from gpuhealth.analyzers.registry import DEFAULT, load_version
-from gpuhealth.analyzers.training import Dataset, average_precision, median_lead_days, recall_at_precision
+from gpuhealth.analyzers.training import (
+    SIM_PART_GPUS,
+    Dataset,
+    average_precision,
+    fleet_parts,
+    median_lead_days,
+    recall_at_precision,
+)
 
 IDX = {n: i for i, n in enumerate(MODEL_FEATURES)}
 
@@ -106,6 +113,18 @@ def test_xgboost_probabilities_undo_the_positive_class_weight():
     p = model.predict(x).probability["7d"]
     assert abs(p.mean() - y.mean()) < 0.02
     assert p[risk].mean() > 3 * p[~risk].mean()
+
+
+def test_large_simulated_training_fleets_are_built_in_parts_of_bounded_size():
+    """A fleet over SIM_PART_GPUS is simulated as several smaller ones (one history on disk at a time);
+    the first part is the smaller fleet with the same seed, and every GPU is counted once."""
+    assert fleet_parts(SIM_PART_GPUS, 7) == [(SIM_PART_GPUS, 7)]
+    assert fleet_parts(2 * SIM_PART_GPUS, 7) == [(SIM_PART_GPUS, 7), (SIM_PART_GPUS, 8)]
+    parts = fleet_parts(2 * SIM_PART_GPUS + 5, 3)
+    assert [s for _n, s in parts] == [3, 4, 5] and sum(n for n, _s in parts) == 2 * SIM_PART_GPUS + 5
+    assert max(n for n, _s in parts) <= SIM_PART_GPUS
+    with pytest.raises(ValueError, match="gpus"):
+        fleet_parts(0, 7)
 
 
 def test_packaged_default_models_load_and_carry_metrics():

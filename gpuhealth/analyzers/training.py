@@ -25,6 +25,7 @@ from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
 
 DAY = 86400.0
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC).timestamp()  # where simulated training histories end
+SIM_PART_GPUS = 320  # the most GPUs simulated in one history (its OpenMetrics text fills tens of GB)
 
 
 @dataclass
@@ -188,16 +189,40 @@ def subset_prediction(pred: Prediction, mask: np.ndarray) -> Prediction:
                       [f for f, m in zip(pred.factors, mask, strict=True) if m])
 
 
+def fleet_parts(gpus: int, seed: int) -> list[tuple[int, int]]:
+    """(GPUs, seed) of each simulated fleet that ``gpus`` simulated GPUs are built from: fleets of at
+    most SIM_PART_GPUS GPUs, seeds seed, seed + 1, ... (the first part of a larger fleet is the fleet
+    of SIM_PART_GPUS GPUs with the same seed)."""
+    if gpus < 1:
+        raise ValueError(f"gpus: {gpus} (expected at least 1)")
+    sizes = [SIM_PART_GPUS] * (gpus // SIM_PART_GPUS) + ([gpus % SIM_PART_GPUS] if gpus % SIM_PART_GPUS else [])
+    return [(n, seed + k) for k, n in enumerate(sizes)]
+
+
 def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
                 workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None,
                 warmup_days: float = 7.0, end: float | None = None) -> Dataset:
     """Simulate a history, backfill it into a temporary Prometheus and build rows through PromQL:
     the same path the analyzer takes online. Rows start after ``warmup_days`` of history, so that
     every weekly feature window is full (as in a fleet whose Prometheus holds weeks of data), and end
-    a week before the history does (so that "fails within 7 days" is known)."""
+    a week before the history does (so that "fails within 7 days" is known).
+
+    More than SIM_PART_GPUS GPUs are simulated as several fleets (``fleet_parts``), one after the
+    other, each history deleted once its rows are built: a history's OpenMetrics text takes over 40 GB
+    per 320 GPUs x 35 days, and a single fleet of 640 GPUs filled a 80 GB disk."""
     if days < warmup_days + 7 + step_hours / 24:
         raise ValueError(f"days: {days:g} leaves no labelled rows; expected at least {warmup_days + 8:g} "
                          f"({warmup_days:g} days of warm-up and 7 days of outcome)")
+    parts = []
+    for k, (n, part_seed) in enumerate(fleet_parts(gpus, seed)):
+        sub = None if workdir is None else Path(workdir) / (f"part{k}" if gpus > SIM_PART_GPUS else "")
+        parts.append(_sim_fleet(n, days, part_seed, hazard_scale, step_hours, sub, progress, model_mix,
+                                warmup_days, end))
+    return parts[0] if len(parts) == 1 else Dataset.concat(parts)
+
+
+def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float, workdir: Path | None,
+               progress: bool | None, model_mix: dict | None, warmup_days: float, end: float | None) -> Dataset:
     import csv
 
     from gpuhealth import stack
@@ -212,25 +237,31 @@ def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hou
     end = SIM_END if end is None else end
     cfg = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard_scale,
                         model_mix=model_mix)
-    summary = generate_history(cfg, tmp / "history", progress=progress)
-    backfill(tmp / "history", tmp / "tsdb", progress=progress)
-    failures, purchase = {}, {}
-    with open(tmp / "history" / "ground_truth.csv") as fh:
-        for row in csv.DictReader(fh):
-            if row["failed_at"]:
-                t = datetime.fromisoformat(row["failed_at"].replace("Z", "+00:00")).timestamp()
-                failures[row["UUID"]] = (t, row["precursor"] == "true")
-    with open(tmp / "history" / "assets.csv") as fh:
-        purchase = {r["uuid"]: r["purchase_date"] for r in csv.DictReader(fh)}
-    prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
     try:
-        client = PromClient(prom.url)
-        start = summary["start"]
-        instants = list(np.arange(start + warmup_days * DAY, summary["end"] - 7 * DAY + 1, step_hours * 3600.0))
-        return build_dataset(lambda t: online(client, t, ages_at(purchase, t)), instants, failures,
-                             summary["end"], progress)
+        summary = generate_history(cfg, tmp / "history", progress=progress)
+        backfill(tmp / "history", tmp / "tsdb", progress=progress)
+        failures, purchase = {}, {}
+        with open(tmp / "history" / "ground_truth.csv") as fh:
+            for row in csv.DictReader(fh):
+                if row["failed_at"]:
+                    t = datetime.fromisoformat(row["failed_at"].replace("Z", "+00:00")).timestamp()
+                    failures[row["UUID"]] = (t, row["precursor"] == "true")
+        with open(tmp / "history" / "assets.csv") as fh:
+            purchase = {r["uuid"]: r["purchase_date"] for r in csv.DictReader(fh)}
+        if workdir is None:  # the blocks hold everything from here on: free the text's tens of GB now
+            for path in (tmp / "history").glob("window-*.om"):
+                path.unlink()
+        prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
+        try:
+            client = PromClient(prom.url)
+            start = summary["start"]
+            instants = list(np.arange(start + warmup_days * DAY, summary["end"] - 7 * DAY + 1,
+                                      step_hours * 3600.0))
+            return build_dataset(lambda t: online(client, t, ages_at(purchase, t)), instants, failures,
+                                 summary["end"], progress)
+        finally:
+            prom.stop()
     finally:
-        prom.stop()
         if workdir is None:
             shutil.rmtree(tmp, ignore_errors=True)
 
