@@ -1,6 +1,6 @@
 """Prediction quality on simulated fleets held out from training, through the online feature path.
 
-The packaged default models were trained on seed 7 with the default model mix. This evaluates
+The packaged default models were trained on seeds 7 and 8 with the default model mix. This evaluates
 them on other seeds (99 and 101 by default, pooled) and another mix of GPU models and racks: each
 history is simulated, backfilled into a real Prometheus and read back with the same fleet-wide
 PromQL feature queries that `gpuhealth analyze --at` runs. It prints PR-AUC for "fails within 7
