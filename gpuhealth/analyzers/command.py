@@ -99,7 +99,8 @@ def model() -> None:
 
 @model.command()
 @click.option("--source", type=click.Choice(["sim", "timescaledb"]), default="sim", show_default=True)
-@click.option("--gpus", default=320, show_default=True, help="Simulated GPUs (--source sim).")
+@click.option("--gpus", default=640, show_default=True,
+              help="Simulated GPUs (--source sim), in fleets of at most 320 simulated one after another.")
 @click.option("--days", default=35.0, show_default=True,
               help="Simulated days (--source sim): rows from day 7 (full weekly windows) to a week before the end.")
 @click.option("--seed", default=7, show_default=True)
