@@ -47,13 +47,6 @@ def growth(counter: str, window: str) -> str:
     return f"{by_gpu(f'({counter} > 0) - {counter} offset {window} > 0')}"
 
 
-def growth_from_zero(counter: str, window: str) -> str:
-    """Like growth, but a series that appeared within the window grew from 0 (a counter that an exporter
-    serves only once it has counted something)."""
-    now = f"({counter} > 0)"
-    return f"{by_gpu(f'{now} - ({counter} offset {window} > 0 or {now} * 0) > 0')}"
-
-
 def with_labels(expr: str) -> str:
     """A sparse per-UUID expression given the GPU's host and model from gpu:identity:info."""
     return f"({expr}) * on (UUID) group_left (Hostname, modelName) gpu:identity:info"
@@ -149,10 +142,12 @@ def terms_series(dimension: str) -> str:
 
 
 # Terms recorded by a group of their own and read by their dimension as one sparse series: the
-# PCIe link state (four families, two dense comparisons) and the four NVLink error counters (eight
-# reads, four differences) would otherwise make performance and reliability the most expensive
-# rules; a separate group at the same interval costs nothing in freshness.
-RECORDED_APART = {"performance": ("pcie_width", "pcie_gen"), "reliability": ("nvlink_errors",)}
+# memory error-counter deltas (six reads), the PCIe link state (four families, two dense
+# comparisons) and the four NVLink error counters (eight reads) would otherwise make memory,
+# performance and reliability the most expensive rules; Prometheus evaluates the groups
+# concurrently, and the dimension reads the terms one evaluation later.
+RECORDED_APART = {"memory": ("sbe", "correctable_remaps", "dbe"), "performance": ("pcie_width", "pcie_gen"),
+                  "reliability": ("nvlink_errors",)}
 
 
 def recorded_terms(terms: dict[str, str]) -> str:

@@ -67,6 +67,9 @@ def inventory_rules(spec: Spec) -> list[Rule]:
     return rules
 
 
+INVENTORY_SPLIT = 2  # gpuhealth-inventory.rules: last seen and identity; gpuhealth-placement.rules: the rest
+
+
 def validation_rules(spec: Spec) -> list[Rule]:
     """Each input family kept only within its physical range."""
     s = spec.selector
@@ -174,11 +177,15 @@ def recording_groups(spec: Spec) -> list[Group]:
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
     clock_events = Group("gpuhealth-clock-events.rules", [
         Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec))], every["scores"])
-    return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
+    inventory = inventory_rules(spec)
+    return [Group("gpuhealth-inventory.rules", inventory[:INVENTORY_SPLIT], every["scores"]),
+            Group("gpuhealth-placement.rules", inventory[INVENTORY_SPLIT:], every["scores"]),
             Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), clock_events,
             Group("gpuhealth-telemetry-invalid.rules", invalid_rules(spec), every["scores"]), *dimensions, overall,
-            *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
-              for signal, rules in minute.items()),
+            *(Group(f"gpuhealth-anomalies-{signal}.rules", [r for r in rules if ":avg5m" in r.record],
+                    every["anomalies"]) for signal, rules in minute.items()),
+            *(Group(f"gpuhealth-anomaly-scores-{signal}.rules", [r for r in rules if ":avg5m" not in r.record],
+                    every["anomalies"]) for signal, rules in minute.items()),
             *(Group(f"gpuhealth-baselines-{signal}.rules", rules, every["baselines"])
               for signal, rules in hourly.items()),
             Group("gpuhealth-trends.rules", trend_rules(spec), every["trends"]),
@@ -213,10 +220,11 @@ def alert_groups(spec: Spec) -> list[Group]:
         return ex.by_gpu(f"gpu:DCGM_FI_DEV_POWER_USAGE:valid / DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}} > {ratio:g}")
 
     host = "max by (instance, job, Hostname) (gpu:last_seen:timestamp) * 0 + 1"
-    # exact differences (no window of samples read); an uncorrectable-remap series new within the hour
-    # counts from zero, a DBE counter must be 10 minutes old (as increase() would need)
-    unc_new = ex.growth_from_zero(f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}", "1h")
-    dbe_new = ex.growth(f"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}", "10m")
+    # a DBE in the last 10 minutes: increase() reads the window once, where a difference reads the
+    # family twice (a `> 0` test, so its extrapolation cannot matter); remaps in the last hour: the
+    # exact difference, which reads two points instead of an hour of samples
+    unc_new = ex.growth(f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}", "1h")
+    dbe_new = ex.by_gpu(f"increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}[10m]) > 0")
     brake = ex.clock_event_share(spec, 'reason="hw_power_brake"') + " > 0.05"
 
     a = spec.alerts

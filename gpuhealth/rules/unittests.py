@@ -102,7 +102,7 @@ def cases(spec: Spec) -> list[Case]:
         Case("double-bit ECC error", "GpuDoubleBitEccError", {"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "0x30 2x30"},
              [{"severity": "critical"}], "32m"),
         Case("uncorrectable row remap", "GpuUncorrectableRowRemap",
-             {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "0x30 1x30"}, [{"severity": "warning"}], "32m"),
+             {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "0x70 1x20"}, [{"severity": "warning"}], "75m"),
         Case("row remap failure", "GpuRowRemapFailure", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "0x30 1x30"},
              [{"severity": "critical"}], "32m"),
         Case("fallen off the bus", "GpuFallenOffBus", {"gpuhealth_gpu_up": "1x30 0x30"},
@@ -142,7 +142,10 @@ NEGATIVE = [  # benign look-alikes on B that must not fire the named alert
     ("low failure probability", "GpuFailurePredicted",
      {"gpuhealth_failure_probability|horizon=7d,model=xgboost": "0.1x60"}),
     ("recommended keep", "GpuActionRecommended", {"gpuhealth_recommended_action|action=keep": "1x120"}),
+    ("a row remapped more than an hour ago", "GpuUncorrectableRowRemap",
+     {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "1x120"}),
 ]
+LATE = ("GpuActionRecommended", "GpuUncorrectableRowRemap")  # negatives judged after an hour and a half
 
 
 def _expected(spec: Spec, case: Case) -> list[dict]:
@@ -173,7 +176,7 @@ def tests_document(spec: Spec) -> dict:
     for name, alert, broken in NEGATIVE:
         tests.append({"name": f"must not fire: {name}", "interval": "1m",
                       "input_series": _series(Case(name, alert, broken)),
-                      "alert_rule_test": [{"eval_time": "90m" if alert == "GpuActionRecommended" else "40m",
+                      "alert_rule_test": [{"eval_time": "90m" if alert in LATE else "40m",
                                            "alertname": alert, "exp_alerts": []}]})
     healthy_alerts = sorted({r.alert for g in alert_groups(spec) for r in g.rules})
     ident = {"UUID": GPUS["A"], "Hostname": HOST, "modelName": MODEL}
