@@ -86,7 +86,7 @@ def test_recording_rules_add_at_most_40_series_per_gpu():
     # telemetry; together they get one series per GPU of the budget (benchmarks/rules.py counts what a
     # simulated fleet really records)
     sparse = {ex.terms_series(d) for d in ex.RECORDED_APART} | {
-        ex.clock_event_series(spec), "gpu:telemetry_invalid:count", "gpu:telemetry_absent:info"}
+        ex.clock_event_series(spec), ex.POWER_OVER_LIMIT, "gpu:telemetry_invalid:count", "gpu:telemetry_absent:info"}
     assert sparse <= set(per_gpu)
     dense = [r for r in per_gpu if r not in sparse]
     assert len(dense) + 1 <= 40, dense

@@ -160,7 +160,8 @@ def test_victoriametrics_gives_the_same_scores(faulty_exporter, prometheus_facto
     vm.flush()
     spec = load_spec()
     rules = {r.record: r.expr for g in recording_groups(spec) for r in g.rules}
-    defs = {f"gpu:{fam}:valid": rules[f"gpu:{fam}:valid"] for fam in VALIDATED}
+    defs = {ex.POWER_OVER_LIMIT: rules[ex.POWER_OVER_LIMIT]}  # before the valid families it reads
+    defs |= {f"gpu:{fam}:valid": rules[f"gpu:{fam}:valid"] for fam in VALIDATED}
     # per-model thresholds read the models from the raw family (inlined before the identity)
     for param in ex.PARAMS:
         if ex.varies(spec, param):

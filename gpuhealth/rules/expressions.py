@@ -219,13 +219,22 @@ def clock_event_share(spec: Spec, reason: str) -> str:
     return f"max by (UUID) ({clock_event_series(spec)}{{{reason}}})"
 
 
+POWER_OVER_LIMIT = "gpu:power_usage_over_limit:ratio"  # recorded by the power group, read by the power alerts
+
+
+def power_over_limit_rule(spec: Spec) -> str:
+    """Draw over the power limit, for the GPUs above it (sparse): recorded once a minute for the power
+    score and for GpuPowerAboveLimit, which would otherwise join both families every 15 s, twice."""
+    return by_gpu(f"gpu:DCGM_FI_DEV_POWER_USAGE:valid / DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)} > 1")
+
+
 def power_terms(spec: Spec) -> dict[str, str]:
     """Power: draw above the limit, violation time, spikes above the limit, power-brake slowdowns."""
     w = spec.windows
     throttle = w["throttle"]
     limit = f"DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)}"
     peak = by_gpu(f"max_over_time(DCGM_FI_DEV_POWER_USAGE{sel(spec)}[{throttle}]) / {limit} > 1.03")
-    over = f"({by_gpu(f'gpu:DCGM_FI_DEV_POWER_USAGE:valid / {limit} > 1')} - 1)"
+    over = f"({POWER_OVER_LIMIT} - 1)"
     violation = growth(f"DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}", w["throttle"])
     brake = clock_event_share(spec, 'reason="hw_power_brake"')
     return {"over_limit": penalty(0.5, f"{over} / 0.08"),

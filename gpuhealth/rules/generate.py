@@ -155,7 +155,8 @@ def recording_groups(spec: Spec) -> list[Group]:
         if apart:
             dimensions.append(Group(f"gpuhealth-health-{d}-terms.rules", [
                 Rule(record=ex.terms_series(d), expr=ex.recorded_terms(apart))], every["scores"]))
-        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [Rule(
+        first = [Rule(record=ex.POWER_OVER_LIMIT, expr=ex.power_over_limit_rule(spec))] if d == "power" else []
+        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [*first, Rule(
             record=f"gpu:health_{d}:score", expr=ex.dimension(terms, ex.terms_series(d) if apart else None))],
             every["scores"]))
     overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))],
@@ -217,7 +218,7 @@ def alert_groups(spec: Spec) -> list[Group]:
         return ex.above_threshold(spec, "gpu:DCGM_FI_DEV_GPU_TEMP:valid", "slowdown_celsius", offset)
 
     def power_above(ratio: float) -> str:
-        return ex.by_gpu(f"gpu:DCGM_FI_DEV_POWER_USAGE:valid / DCGM_FI_DEV_POWER_MGMT_LIMIT{{{s}}} > {ratio:g}")
+        return f"{ex.POWER_OVER_LIMIT} > {ratio:g}"
 
     host = "max by (instance, job, Hostname) (gpu:last_seen:timestamp) * 0 + 1"
     # a DBE in the last 10 minutes: increase() reads the window once, where a difference reads the
