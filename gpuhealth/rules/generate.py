@@ -43,16 +43,22 @@ class Group:
 
 
 def inventory_rules(spec: Spec) -> list[Rule]:
-    """The inventory: when each GPU was last seen, its identity and placement, whose telemetry stopped,
-    and the per-model threshold tables."""
+    """The inventory: when each GPU was last seen, and its identity."""
     s = spec.selector
     keep = ex.seconds(spec.windows["inventory"])
-    rules = [
+    return [
         Rule(record="gpu:last_seen:timestamp", expr=(
             f"max by (UUID, Hostname, modelName, instance, job) (timestamp(DCGM_FI_DEV_GPU_TEMP{{{s}}}))\n"
             f"or (gpu:last_seen:timestamp > time() - {keep})")),
         Rule(record="gpu:identity:info", expr=(
-            "topk by (UUID) (1, max by (UUID, Hostname, modelName) (gpu:last_seen:timestamp)) * 0 + 1")),
+            "topk by (UUID) (1, max by (UUID, Hostname, modelName) (gpu:last_seen:timestamp)) * 0 + 1"))]
+
+
+def placement_rules(spec: Spec) -> list[Rule]:
+    """What the inventory's identity gives (read one evaluation later): each GPU's placement, whose
+    telemetry stopped, and the per-model threshold tables."""
+    s = spec.selector
+    rules = [
         Rule(record="gpu:placement:info", expr=(
             "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
             "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner)"
@@ -65,9 +71,6 @@ def inventory_rules(spec: Spec) -> list[Rule]:
     rules += [Rule(record=ex.threshold_series(p), expr=ex.threshold_rule(spec, p)) for p in ex.PARAMS
               if ex.varies(spec, p)]
     return rules
-
-
-INVENTORY_SPLIT = 2  # gpuhealth-inventory.rules: last seen and identity; gpuhealth-placement.rules: the rest
 
 
 def validation_rules(spec: Spec) -> list[Rule]:
@@ -95,25 +98,29 @@ def invalid_rules(spec: Spec) -> list[Rule]:
             Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count) or vector(0)")]
 
 
-def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rule]]]:
-    """Per signal: z-scores against each GPU's own day and against its rack's peers of the same model
-    (every minute), and the hourly rollups the daily baseline is computed from (every hour).
+def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rule]], dict[str, list[Rule]]]:
+    """Per signal: the 5-minute averages, the z-scores against each GPU's own day and against its
+    rack's peers of the same model computed from them (both every minute, in groups of their own, so
+    the z-scores read the averages one evaluation later), and the hourly rollups the daily baseline
+    is computed from (every hour).
 
     The baseline is hierarchical so that no evaluation reads a day of raw or per-minute samples:
     mean_1d = mean of the hourly means; var_1d = mean of the hourly variances + variance of the
     hourly means (the law of total variance over 24 equal hours). The hourly rollups of the counters
-    behind the trends are the last entry of the second mapping ("counters").
+    behind the trends are the last entry of the third mapping ("counters").
     """
     w = spec.windows
-    minute: dict[str, list[Rule]] = {}
+    averages: dict[str, list[Rule]] = {}
+    scores: dict[str, list[Rule]] = {}
     hourly: dict[str, list[Rule]] = {}
     for fam, (floor, signal) in ANOMALY_FAMILIES.items():
         avg = f"gpu:{fam}:avg5m"
         mean1h, var1h = f"gpu:{fam}:avg1h", f"gpu:{fam}:stdvar1h"
         b = w["baseline"]
-        minute[signal] = [
+        averages[signal] = [
             Rule(record=avg, expr=(f"max by (UUID, modelName, rack) (\n  avg_over_time(gpu:{fam}:valid[5m])"
-                                   " * on (UUID) group_left (rack) gpu:placement:info\n)")),
+                                   " * on (UUID) group_left (rack) gpu:placement:info\n)"))]
+        scores[signal] = [
             # the rollups carry avg5m's labels (UUID, modelName, rack), so the series match one to one
             Rule(record=f"gpu:{fam}:zscore{b}", expr=(
                 f"({avg} - avg_over_time({mean1h}[{b}]))\n"
@@ -124,14 +131,14 @@ def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rul
         hourly[signal] = [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
                           Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
     at_load = "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load"
-    minute["gpu-temp"].append(Rule(record=at_load, expr=(
+    averages["gpu-temp"].append(Rule(record=at_load, expr=(
         "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[5m]))"
         " > 50")))
     hourly["gpu-temp"].append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load",
                                    expr=f"avg_over_time({at_load}[1h])"))
     hourly["counters"] = [Rule(record=f"gpu:{fam}:max1h", expr=f"max by (UUID) ({fam}{{{spec.selector}}})")
                           for fam in TREND_COUNTERS]
-    return minute, hourly
+    return averages, scores, hourly
 
 
 def trend_rules(spec: Spec) -> list[Rule]:
@@ -161,7 +168,7 @@ def recording_groups(spec: Spec) -> list[Group]:
             every["scores"]))
     overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))],
                     every["scores"])
-    minute, hourly = anomaly_rules(spec)
+    averages, scores, hourly = anomaly_rules(spec)
 
     thr = spec.scores["fleet_threshold"]
     placed = "(gpu:health:score * on (UUID) group_left (datacenter, rack) gpu:placement:info)"
@@ -178,15 +185,14 @@ def recording_groups(spec: Spec) -> list[Group]:
                   expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
     clock_events = Group("gpuhealth-clock-events.rules", [
         Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec))], every["scores"])
-    inventory = inventory_rules(spec)
-    return [Group("gpuhealth-inventory.rules", inventory[:INVENTORY_SPLIT], every["scores"]),
-            Group("gpuhealth-placement.rules", inventory[INVENTORY_SPLIT:], every["scores"]),
+    return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
+            Group("gpuhealth-placement.rules", placement_rules(spec), every["scores"]),
             Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), clock_events,
             Group("gpuhealth-telemetry-invalid.rules", invalid_rules(spec), every["scores"]), *dimensions, overall,
-            *(Group(f"gpuhealth-anomalies-{signal}.rules", [r for r in rules if ":avg5m" in r.record],
-                    every["anomalies"]) for signal, rules in minute.items()),
-            *(Group(f"gpuhealth-anomaly-scores-{signal}.rules", [r for r in rules if ":avg5m" not in r.record],
-                    every["anomalies"]) for signal, rules in minute.items()),
+            *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
+              for signal, rules in averages.items()),
+            *(Group(f"gpuhealth-anomaly-scores-{signal}.rules", rules, every["anomalies"])
+              for signal, rules in scores.items()),
             *(Group(f"gpuhealth-baselines-{signal}.rules", rules, every["baselines"])
               for signal, rules in hourly.items()),
             Group("gpuhealth-trends.rules", trend_rules(spec), every["trends"]),
