@@ -18,7 +18,7 @@ Caveat: the Prometheus is fresh, so ``offset 1d`` finds nothing and ``[1d]`` ran
 not a day: the terms that compare against a day ago are absent and range functions read fewer
 samples than in steady state. The figures are a lower bound for those groups.
 
-    .venv/bin/python benchmarks/rules.py [--sizes 1024,10240] [--evaluations 3]
+    .venv/bin/python benchmarks/rules.py [--sizes 1024,10240] [--evaluations 3] [--gogc N]
 """
 
 from __future__ import annotations
@@ -189,8 +189,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1024,10240", help="comma-separated fleet sizes")
     ap.add_argument("--evaluations", type=int, default=3, help="evaluations of every group to wait for")
+    ap.add_argument("--gogc", default=None, help="GOGC for Prometheus (a diagnostic of garbage collection's "
+                                                 "share of the tail; the figures of record use the default)")
     args = ap.parse_args()
-    print(f"load average at start: {os.getloadavg()}")
+    if args.gogc:
+        os.environ["GOGC"] = args.gogc  # Prometheus inherits the environment
+    print(f"load average at start: {os.getloadavg()}; Prometheus GOGC {os.environ.get('GOGC', 'default (100)')}")
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="gpuhealth-bench-rules-") as tmp:
             report(measure(n, args.evaluations, Path(tmp)))
