@@ -131,7 +131,10 @@ def test_faulty_gpus_alert_and_rank_below_healthy_ones(faulty_exporter, promethe
     # its load peak now does not decide; a faulty GPU that fell off the bus has no score now
     usual = {r["metric"]["UUID"]: float(r["value"][1])
              for r in prom.query("quantile_over_time(0.5, gpu:health:score[1m])")}
-    assert max(scores[u] for u in faulty if u in scores) < min(usual[u] for u in healthy)
+    dims = {(r["metric"]["UUID"], r["metric"]["__name__"]): round(float(r["value"][1]), 3)
+            for r in prom.query('{__name__=~"gpu:health_[a-z]+:score"}')}
+    faulty_dims = {faults[i]: {name: v for (u, name), v in dims.items() if u == uuids[i]} for i in faults}
+    assert max(scores[u] for u in faulty if u in scores) < min(usual[u] for u in healthy), faulty_dims
     assert all(scores.get(u, 0.0) < 0.5 for u in faulty if u in scores)
 
 

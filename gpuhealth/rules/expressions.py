@@ -271,6 +271,11 @@ def new_events(counter: str, window: str) -> str:
     return f"(sum by (UUID) (clamp_min({counter} - ({counter} offset {window} or {counter} * 0), 0)) > 0)"
 
 
+def gpu_down(spec: Spec) -> str:
+    """0 for each GPU that no longer answers NVML (gpuhealth's exporter only), with its host and model."""
+    return with_labels(f"max by (UUID) (gpuhealth_gpu_up{sel(spec)} == 0)")
+
+
 def reliability_terms(spec: Spec) -> dict[str, str]:
     """Reliability: XIDs by severity class, NVLink and PCIe error rates, the GPU answering."""
     w = spec.windows
@@ -284,12 +289,11 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
              for c in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")]
     nvl = f"sum by ({GPU}) (\n    " + "\n    or ".join(tagged(x, f"link{i}") for i, x in enumerate(links)) + "\n  )"
     pcie = growth(f"DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}", "1h")
-    down = f"max by (UUID) (gpuhealth_gpu_up{sel(spec)} == 0)"
     return {"xid_critical": with_labels(penalty(0.9, op(xc, "/", threshold(spec, "critical_xids_budget")))),
             "xid_warning": with_labels(penalty(0.5, f"{xw} / 10")),
             "nvlink_errors": penalty(0.7, op(nvl, "/", threshold(spec, "nvlink_errors_per_hour_budget"))),
             "pcie_replays": penalty(0.6, op(pcie, "/", threshold(spec, "pcie_replays_per_hour_budget"))),
-            "gpu_up": with_labels(down)}
+            "gpu_up": gpu_down(spec)}
 
 
 DIMENSION_TERMS = {"memory": memory_terms, "thermal": thermal_terms, "power": power_terms,
@@ -297,13 +301,17 @@ DIMENSION_TERMS = {"memory": memory_terms, "thermal": thermal_terms, "power": po
 
 
 def overall(spec: Spec) -> str:
-    """prod(score_d ^ (w_d / w_max)) over the dimensions below 1; 1 for a GPU whose dimensions are all 1.
+    """prod(score_d ^ (w_d / w_max)) over the dimensions below 1; 1 for a GPU whose dimensions are all 1;
+    0 for a GPU that answers no more.
 
     The worst dimension dominates, the weights temper the others. Only the GPUs with a dimension
-    below 1 go through the logarithms.
+    below 1 go through the logarithms. A GPU's going down is read from the exporter directly: the
+    dimension groups run at their own moments, and in the evaluation after a GPU fell off the bus
+    the dimension that was low may have gone (no data) before reliability has seen the GPU down.
     """
     parts = [tagged(f"ln(clamp_min(gpu:health_{d}:score < 1, 0.001)) * {w / spec.max_weight:.4g}", d)
              for d, w in spec.weights.items() if w > 0]
     first = next(d for d, w in spec.weights.items() if w > 0)
-    return (f"exp(sum by ({GPU}) (\n  " + "\n  or ".join(parts) + "\n))\n"
+    return (f"{gpu_down(spec)}\nor on (UUID)\n"
+            f"exp(sum by ({GPU}) (\n  " + "\n  or ".join(parts) + "\n))\n"
             f"or on (UUID)\ngpu:health_{first}:score")

@@ -230,8 +230,8 @@ def tests_document(spec: Spec) -> dict:
                                                     "gpu:health:score"]]})
     tests.append({"name": "a GPU fallen off the bus scores 0 overall", "interval": "1m",
                   "input_series": _series(Case("off the bus", "", {**stopped, "gpuhealth_gpu_up": "1x10 0x50"})),
-                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
-                                        "eval_time": "40m", "exp_samples": [{"labels": _plain(identb), "value": 1}]}]})
+                  "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
+                                        "exp_samples": [{"labels": "gpu:health:score" + _plain(identb), "value": 0}]}]})
     anomaly_series = [{"series": f"DCGM_FI_DEV_GPU_TEMP{_labels(g)}", "values": v}
                       for g, v in (("A", "60x240"), ("B", "60x180 75x60"))]
     tests.append({"name": "a GPU warming against its own day has a high z-score, a steady one 0", "interval": "1m",
