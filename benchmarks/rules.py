@@ -3,11 +3,15 @@
 A real Prometheus (gpuhealth.stack) scrapes a tiny HTTP server every 15 s. The server serves a
 pre-rendered exposition: the exporter's own Renderer over one snapshot of a simulated fleet of N
 GPUs (every collector on), split into shards of 512 GPUs, one scrape target each, as a fleet of
-nodes would be. The generated recording and alert rules are loaded at their own intervals (15 s,
-and 1 m for anomalies and fleet rollups), except that the hourly baselines and the 5-minute trends
-also run every minute so that a run sees a few of their evaluations (what one evaluation costs does
-not depend on how often it runs). After a few evaluations with every GPU present,
-``/api/v1/rules`` is read: ``evaluationTime`` per group, the median and the largest seen.
+nodes would be. The generated recording and alert rules are loaded at their own intervals (alerts
+30 s, scores and fleet rollups 1 m, anomalies 2 m), except that the hourly baselines and the
+5-minute trends run every 2 minutes so that a run sees a few of their evaluations (what one
+evaluation costs does not depend on how often it runs; the run carries more load than production).
+``/api/v1/rules`` is read every second until every group has a few evaluations with every GPU
+present: ``evaluationTime`` per group, the median and the largest seen. Prometheus's own
+``/metrics`` is read beside it: its garbage-collection cycles and bytes allocated, so that each
+evaluation over 1 s can be told apart by whether a collection cycle ran during it (to the polls'
+resolution of about a second), and "max without GC" is the largest evaluation that overlapped none.
 
 Baseline, in the same Prometheus and the same run: a group with one recording rule that touches
 every GPU once (``max by (UUID) (DCGM_FI_DEV_GPU_TEMP)``), the floor of any per-GPU rule.
@@ -25,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -99,8 +105,8 @@ def rule_files(workdir: Path) -> list[Path]:
     for src in RULE_FILES:
         doc = yaml.safe_load(src.read_text())
         for group in doc["groups"]:
-            if group.get("interval") not in (None, "1m"):
-                group["interval"] = "1m"  # hourly and 5-minute groups: often enough to see 3 evaluations
+            if group.get("interval") in ("5m", "1h"):
+                group["interval"] = "2m"  # trends and hourly baselines: often enough to be seen in a run
         dst = workdir / src.parent.name / src.name
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -111,8 +117,32 @@ def rule_files(workdir: Path) -> list[Path]:
     return [*out, base]
 
 
-def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 330.0) -> dict:
-    """Start Prometheus over a fleet of ``gpus`` and collect evaluation times per group."""
+def go_runtime(url: str) -> tuple[float, float]:
+    """Prometheus's own garbage-collection cycles and bytes allocated so far (its /metrics)."""
+    text = requests.get(f"{url}/metrics", timeout=30).text
+    cycles = re.search(r"^go_gc_duration_seconds_count (\S+)$", text, re.M)
+    allocated = re.search(r"^go_memstats_alloc_bytes_total (\S+)$", text, re.M)
+    return float(cycles.group(1)), float(allocated.group(1))
+
+
+def evaluation_start(last: str) -> float:
+    """Unix time of a group's lastEvaluation (RFC 3339 with nanoseconds)."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", last).replace("Z", "+00:00")).timestamp()
+
+
+def overlapped_gc(start: float, seconds: float, polls: list[tuple[float, float, float]]) -> bool:
+    """Whether a garbage-collection cycle ended between the last poll before an evaluation began and
+    the first poll after it ended (the polls' resolution: about a second either side)."""
+    before = [p for p in polls if p[0] <= start]
+    after = [p for p in polls if p[0] >= start + seconds]
+    if not before or not after:
+        return False
+    return after[0][1] > before[-1][1]
+
+
+def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0) -> dict:
+    """Start Prometheus over a fleet of ``gpus`` and collect evaluation times per group, and the
+    garbage-collection cycles of Prometheus beside them."""
     t0 = time.monotonic()
     bodies = shard_expositions(gpus)
     server = serve_bodies(bodies)
@@ -123,21 +153,23 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 330.0)
                             rule_files=rule_files(workdir),
                             scrape_configs=[{"job_name": "gpuhealth", "scrape_timeout": "14s",
                                              "static_configs": targets}])
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, list[tuple[float, float]]] = {}  # group -> (start, seconds) per evaluation
     per_rule: dict[str, list[float]] = {}
+    polls: list[tuple[float, float, float]] = []  # (unix time, GC cycles, bytes allocated)
     try:
         prom.start()
         prom.wait_for(f"count(DCGM_FI_DEV_GPU_TEMP) >= {gpus}", timeout=90)
-        seen: dict[str, float] = {}
+        seen: dict[str, str] = {}
         deadline = t0 + budget_s
         bar = tqdm(total=evaluations, desc=f"{gpus} GPUs: evaluations", disable=not sys.stderr.isatty())
         while time.monotonic() < deadline:
+            polls.append((time.time(), *go_runtime(prom.url)))
             groups = requests.get(f"{prom.url}/api/v1/rules", timeout=120).json()["data"]["groups"]
             for g in groups:
                 last = g.get("lastEvaluation", "")
                 if last and seen.get(g["name"]) != last and not last.startswith("0001"):
                     if g["name"] in seen:  # skip the first one seen: it may predate the first full scrape
-                        samples.setdefault(g["name"], []).append(float(g["evaluationTime"]))
+                        samples.setdefault(g["name"], []).append((evaluation_start(last), float(g["evaluationTime"])))
                         for rule in g["rules"]:
                             key = f"{g['name']} {rule.get('record') or rule.get('name')}"
                             per_rule.setdefault(key, []).append(float(rule.get("evaluationTime", 0.0)))
@@ -147,15 +179,16 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 330.0)
             bar.refresh()
             if done >= evaluations:
                 break
-            time.sleep(2)
+            time.sleep(1)
         bar.close()
+        polls.append((time.time(), *go_runtime(prom.url)))
         recorded = prom.query(f"count({RECORDED})", timeout=600)
         scrape = prom.query('sum(scrape_duration_seconds{job="gpuhealth"})', timeout=600)
         series = prom.query('sum(scrape_samples_scraped{job="gpuhealth"})', timeout=600)
     finally:
         prom.stop()
         server.shutdown()
-    return {"gpus": gpus, "samples": samples, "per_rule": per_rule,
+    return {"gpus": gpus, "samples": samples, "per_rule": per_rule, "polls": polls,
             "recorded": float(recorded[0]["value"][1]) if recorded else 0.0,
             "scrape_s": float(scrape[0]["value"][1]) if scrape else float("nan"),
             "scraped": float(series[0]["value"][1]) if series else float("nan"),
@@ -165,14 +198,18 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 330.0)
 def report(result: dict) -> None:
     """Print one size's figures."""
     n = result["gpus"]
-    s = result["samples"]
+    polls = result["polls"]
+    s = {g: [sec for _start, sec in evs] for g, evs in result["samples"].items()}
     base = statistics.median(s[BASELINE_GROUP]) if s.get(BASELINE_GROUP) else float("nan")
     print(f"\n{n} GPUs: {result['scraped']:.0f} samples per scrape over {-(-n // SHARD)} targets, "
           f"scrape time summed {result['scrape_s']:.2f} s, run {result['wall_s']:.0f} s")
-    print(f"{'group':32} {'evals':>5} {'median s':>9} {'max s':>8} {'x baseline':>10} {'max / 1 s target':>16}")
+    print(f"{'group':44} {'evals':>5} {'median s':>9} {'max s':>8} {'x baseline':>10} {'max / 1 s target':>16}"
+          f" {'max without GC':>14}")
     for name in sorted(s, key=lambda g: (g == BASELINE_GROUP, g)):
         med, top = statistics.median(s[name]), max(s[name])
-        print(f"{name:32} {len(s[name]):5d} {med:9.4f} {top:8.4f} {med / base:10.1f} {top / 1.0:16.3f}")
+        calm = [sec for start, sec in result["samples"][name] if not overlapped_gc(start, sec, polls)]
+        print(f"{name:44} {len(s[name]):5d} {med:9.4f} {top:8.4f} {med / base:10.1f} {top / 1.0:16.3f}"
+              f" {max(calm) if calm else float('nan'):14.4f}")
     top: dict[str, tuple[str, float]] = {}
     for key, times in result["per_rule"].items():
         group, rule = key.split(" ", 1)
@@ -180,6 +217,12 @@ def report(result: dict) -> None:
             top[group] = (rule, statistics.median(times))
     print("most expensive rule per group (median s): " +
           "; ".join(f"{g}: {r} {t:.3f}" for g, (r, t) in sorted(top.items(), key=lambda kv: -kv[1][1])))
+    slow = [(g, start, sec) for g, evs in result["samples"].items() for start, sec in evs if sec > 1.0]
+    with_gc = sum(overlapped_gc(start, sec, polls) for _g, start, sec in slow)
+    minutes = (polls[-1][0] - polls[0][0]) / 60
+    print(f"evaluations over 1 s: {len(slow)}, of which {with_gc} overlapped a garbage-collection cycle of "
+          f"Prometheus; {(polls[-1][1] - polls[0][1]) / minutes:.1f} GC cycles and "
+          f"{(polls[-1][2] - polls[0][2]) / minutes / 1e6:.0f} MB allocated per minute while measuring")
     per_gpu = result["recorded"] / n
     print(f"recorded series: {result['recorded']:.0f} = {per_gpu:.1f} per GPU (target <= 40: {per_gpu / 40:.2f} of it)")
 

@@ -16,7 +16,7 @@ from gpuhealth.rules import promtool
 from gpuhealth.rules.alertmanager import config as am_config
 from gpuhealth.rules.command import alertmanager, rules
 from gpuhealth.rules.expressions import seconds
-from gpuhealth.rules.generate import alert_groups, recording_groups
+from gpuhealth.rules.generate import INVALID_INFO, alert_groups, recording_groups
 from gpuhealth.rules.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +86,8 @@ def test_recording_rules_add_at_most_40_series_per_gpu():
     # telemetry; together they get one series per GPU of the budget (benchmarks/rules.py counts what a
     # simulated fleet really records)
     sparse = {ex.terms_series(d) for d in ex.RECORDED_APART} | {
-        ex.clock_event_series(spec), ex.POWER_OVER_LIMIT, "gpu:telemetry_invalid:count", "gpu:telemetry_absent:info"}
+        ex.clock_event_series(spec), ex.POWER_OVER_LIMIT, INVALID_INFO, "gpu:telemetry_invalid:count",
+        "gpu:telemetry_absent:info"}
     assert sparse <= set(per_gpu)
     dense = [r for r in per_gpu if r not in sparse]
     assert len(dense) + 1 <= 40, dense

@@ -78,7 +78,10 @@ def threshold_series(param: str) -> str:
     return f"model:{param}:threshold"
 
 
-def threshold_rule(spec: Spec, param: str, source: str = "gpu:identity:info", extra: str = "") -> str:
+MODEL_COUNT = "model:gpus:count"  # GPUs per model: the few series the threshold tables are read from
+
+
+def threshold_rule(spec: Spec, param: str, source: str = MODEL_COUNT, extra: str = "") -> str:
     """A threshold's value for each GPU model present (one series per modelName): the first model of
     the spec whose match fits wins. ``source`` and ``extra`` matchers name another per-GPU family to
     read the models from (for engines that run no rules)."""
@@ -206,12 +209,12 @@ def clock_event_series(spec: Spec) -> str:
     return f"gpu:gpuhealth_clock_event_active:avg{spec.windows['throttle']}"
 
 
-def clock_event_rule(spec: Spec) -> str:
-    """For each GPU and clock-event reason that was active in the throttle window, the share of the
-    window it was active: one read of the window for every reason the scores and alerts use."""
+def clock_event_rule(spec: Spec, reasons: tuple[str, ...] = CLOCK_EVENT_REASONS) -> str:
+    """For each GPU and clock-event reason (of ``reasons``) that was active in the throttle window,
+    the share of the window it was active: one read of the window for the scores and the alerts."""
     w = spec.windows["throttle"]
-    reasons = sel(spec, 'reason=~"' + "|".join(CLOCK_EVENT_REASONS) + '"')
-    return f"max by (UUID, reason) (avg_over_time(gpuhealth_clock_event_active{reasons}[{w}]) > 0)"
+    matchers = sel(spec, f'reason="{reasons[0]}"' if len(reasons) == 1 else 'reason=~"' + "|".join(reasons) + '"')
+    return f"max by (UUID, reason) (avg_over_time(gpuhealth_clock_event_active{matchers}[{w}]) > 0)"
 
 
 def clock_event_share(spec: Spec, reason: str) -> str:

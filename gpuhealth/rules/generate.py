@@ -55,54 +55,67 @@ def inventory_rules(spec: Spec) -> list[Rule]:
 
 
 def placement_rules(spec: Spec) -> list[Rule]:
-    """What the inventory's identity gives (read one evaluation later): each GPU's placement, whose
-    telemetry stopped, and the per-model threshold tables."""
-    s = spec.selector
-    rules = [
-        Rule(record="gpu:placement:info", expr=(
-            "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
-            "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner)"
-            " max by (UUID, datacenter, rack, owner) (gpuhealth_asset_info)\n)\nor on (UUID)\n"
-            'label_replace(label_replace(gpu:identity:info, "rack", "$1", "Hostname", "(.*)"), '
-            '"datacenter", "unknown", "", "")')),
-    ]
-    rules.append(Rule(record="gpu:telemetry_absent:info", expr=(
-        f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{s}}}")))
+    """Each GPU's placement, from the inventory's identity (read one evaluation later)."""
+    return [Rule(record="gpu:placement:info", expr=(
+        "max by (UUID, Hostname, modelName, datacenter, rack, owner) (\n"
+        "  gpu:identity:info * on (UUID) group_left (datacenter, rack, owner)"
+        " max by (UUID, datacenter, rack, owner) (gpuhealth_asset_info)\n)\nor on (UUID)\n"
+        'label_replace(label_replace(gpu:identity:info, "rack", "$1", "Hostname", "(.*)"), '
+        '"datacenter", "unknown", "", "")'))]
+
+
+def absent_rules(spec: Spec) -> list[Rule]:
+    """The GPUs of the inventory whose telemetry stopped."""
+    return [Rule(record="gpu:telemetry_absent:info",
+                 expr=f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{spec.selector}}}")]
+
+
+def threshold_rules(spec: Spec) -> list[Rule]:
+    """The per-model threshold tables, read from the number of GPUs of each model (a handful of
+    series) rather than from every GPU's identity."""
+    rules = [Rule(record=ex.MODEL_COUNT, expr="count by (modelName) (gpu:identity:info)")]
     rules += [Rule(record=ex.threshold_series(p), expr=ex.threshold_rule(spec, p)) for p in ex.PARAMS
               if ex.varies(spec, p)]
     return rules
 
 
-def validation_rules(spec: Spec) -> list[Rule]:
-    """Each input family kept only within its physical range."""
-    s = spec.selector
-    rules = []
-    for fam, (lo, hi) in VALIDATED.items():
-        rules.append(Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"))
-    return rules
+def slug(family: str) -> str:
+    """A family's short name in group names: DCGM_FI_DEV_GPU_TEMP -> gpu-temp."""
+    return family.removeprefix("DCGM_FI_DEV_").lower().replace("_", "-")
 
 
-def invalid_rules(spec: Spec) -> list[Rule]:
-    """Per GPU that has any, and for the fleet, what validation drops: samples outside their physical
-    range, NaN or infinite. Each family is read once: floor((x - lo) / (hi - lo)) is 0 exactly for
+INVALID_INFO = "gpu:telemetry_invalid:info"  # per GPU and family with an invalid sample (sparse)
+
+
+def validation_rules(spec: Spec) -> dict[str, list[Rule]]:
+    """Per input family: the family kept only within its physical range, and, for the GPUs that have
+    any, what validation drops (outside the range, NaN or infinite; sparse, like an error count).
+
+    The family is read once for what is dropped: floor((x - lo) / (hi - lo)) is 0 exactly for
     lo <= x <= hi (hi itself is kept by a 1e-9 slack), another number for a value outside, and NaN
-    for NaN or infinity, which ``!= 0`` also keeps; so only the invalid samples pass. Sparse, like an
-    error count: a GPU whose telemetry is all valid has no series."""
+    for NaN or infinity, which ``!= 0`` also keeps; so only the invalid samples pass."""
     s = spec.selector
-    parts = []
+    groups = {}
     for fam, (lo, hi) in VALIDATED.items():
         shifted = f"({fam}{{{s}}} - {lo:g})" if lo else f"{fam}{{{s}}}"
-        parts.append(f'label_replace(floor({shifted} / {hi - lo + 1e-9!r}) != 0, "family", "{fam}", "", "")')
-    return [Rule(record="gpu:telemetry_invalid:count",
-                 expr="count by (UUID, Hostname, modelName) (\n  " + "\n  or ".join(parts) + "\n)"),
+        dropped = f'label_replace(floor({shifted} / {hi - lo + 1e-9!r}) != 0, "family", "{fam}", "", "")'
+        groups[slug(fam)] = [
+            Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"),
+            Rule(record=INVALID_INFO, expr=f"count by (UUID, Hostname, modelName, family) ({dropped})")]
+    return groups
+
+
+def invalid_rules() -> list[Rule]:
+    """Per GPU that has any, and for the fleet, the number of families whose sample validation drops
+    (read from the validation groups one evaluation later)."""
+    return [Rule(record="gpu:telemetry_invalid:count", expr=f"count by (UUID, Hostname, modelName) ({INVALID_INFO})"),
             Rule(record="fleet:telemetry_invalid:sum", expr="sum(gpu:telemetry_invalid:count) or vector(0)")]
 
 
-def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rule]], dict[str, list[Rule]]]:
-    """Per signal: the 5-minute averages, the z-scores against each GPU's own day and against its
-    rack's peers of the same model computed from them (both every minute, in groups of their own, so
-    the z-scores read the averages one evaluation later), and the hourly rollups the daily baseline
-    is computed from (every hour).
+def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], ...]:
+    """Per signal: the 5-minute averages, the z-score against each GPU's own day, the z-score against
+    its rack's peers of the same model (each in groups of their own, so the z-scores read the
+    averages one evaluation later), and the hourly rollups the daily baseline is computed from.
 
     The baseline is hierarchical so that no evaluation reads a day of raw or per-minute samples:
     mean_1d = mean of the hourly means; var_1d = mean of the hourly variances + variance of the
@@ -111,7 +124,8 @@ def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rul
     """
     w = spec.windows
     averages: dict[str, list[Rule]] = {}
-    scores: dict[str, list[Rule]] = {}
+    zscores: dict[str, list[Rule]] = {}
+    peers: dict[str, list[Rule]] = {}
     hourly: dict[str, list[Rule]] = {}
     for fam, (floor, signal) in ANOMALY_FAMILIES.items():
         avg = f"gpu:{fam}:avg5m"
@@ -120,14 +134,13 @@ def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rul
         averages[signal] = [
             Rule(record=avg, expr=(f"max by (UUID, modelName, rack) (\n  avg_over_time(gpu:{fam}:valid[5m])"
                                    " * on (UUID) group_left (rack) gpu:placement:info\n)"))]
-        scores[signal] = [
-            # the rollups carry avg5m's labels (UUID, modelName, rack), so the series match one to one
-            Rule(record=f"gpu:{fam}:zscore{b}", expr=(
-                f"({avg} - avg_over_time({mean1h}[{b}]))\n"
-                f"/ clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})")),
-            Rule(record=f"gpu:{fam}:peer_zscore", expr=(
-                f"({avg} - on (modelName, rack) group_left avg by (modelName, rack) ({avg}))\n"
-                f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})"))]
+        # the rollups carry avg5m's labels (UUID, modelName, rack), so the series match one to one
+        zscores[signal] = [Rule(record=f"gpu:{fam}:zscore{b}", expr=(
+            f"({avg} - avg_over_time({mean1h}[{b}]))\n"
+            f"/ clamp_min(sqrt(avg_over_time({var1h}[{b}]) + stdvar_over_time({mean1h}[{b}])), {floor:g})"))]
+        peers[signal] = [Rule(record=f"gpu:{fam}:peer_zscore", expr=(
+            f"({avg} - on (modelName, rack) group_left avg by (modelName, rack) ({avg}))\n"
+            f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})"))]
         hourly[signal] = [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
                           Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
     at_load = "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load"
@@ -138,7 +151,7 @@ def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], dict[str, list[Rul
                                    expr=f"avg_over_time({at_load}[1h])"))
     hourly["counters"] = [Rule(record=f"gpu:{fam}:max1h", expr=f"max by (UUID) ({fam}{{{spec.selector}}})")
                           for fam in TREND_COUNTERS]
-    return averages, scores, hourly
+    return averages, zscores, peers, hourly
 
 
 def trend_rules(spec: Spec) -> list[Rule]:
@@ -152,8 +165,12 @@ def trend_rules(spec: Spec) -> list[Rule]:
 
 
 def recording_groups(spec: Spec) -> list[Group]:
-    """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups."""
-    # one group per dimension: Prometheus evaluates groups concurrently, and each stays small
+    """Validation, enrichment, the five dimensions and the overall score, anomalies, trends, fleet rollups.
+
+    Groups are small: Prometheus evaluates groups concurrently but the rules of one group in turn,
+    and what an evaluation allocates is what slows it when the garbage collector runs. A rule that
+    reads another group's output reads it one evaluation later.
+    """
     every = spec.intervals
     dimensions = []
     for d, terms_of in ex.DIMENSION_TERMS.items():
@@ -162,41 +179,61 @@ def recording_groups(spec: Spec) -> list[Group]:
         if apart:
             dimensions.append(Group(f"gpuhealth-health-{d}-terms.rules", [
                 Rule(record=ex.terms_series(d), expr=ex.recorded_terms(apart))], every["scores"]))
-        first = [Rule(record=ex.POWER_OVER_LIMIT, expr=ex.power_over_limit_rule(spec))] if d == "power" else []
-        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [*first, Rule(
+        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [Rule(
             record=f"gpu:health_{d}:score", expr=ex.dimension(terms, ex.terms_series(d) if apart else None))],
             every["scores"]))
+    power_over_limit = Group("gpuhealth-power-over-limit.rules", [
+        Rule(record=ex.POWER_OVER_LIMIT, expr=ex.power_over_limit_rule(spec))], every["scores"])
     overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))],
                     every["scores"])
-    averages, scores, hourly = anomaly_rules(spec)
-
-    thr = spec.scores["fleet_threshold"]
-    placed = "(gpu:health:score * on (UUID) group_left (datacenter, rack) gpu:placement:info)"
-    fleet = [Rule(record="fleet:gpu_health_score:avg", expr="avg(gpu:health:score)"),
-             Rule(record="fleet:gpus:count", expr="count(gpu:health:score)"),
-             Rule(record="model:gpu_health_score:avg", expr="avg by (modelName) (gpu:health:score)"),
-             Rule(record="model:gpu_health_score_below_threshold:count",
-                  expr=f"count by (modelName) (gpu:health:score < {thr:g})"),
-             Rule(record="datacenter:gpu_health_score:avg", expr=f"avg by (datacenter) {placed}"),
-             Rule(record="datacenter:gpu_health_score_below_threshold:count",
-                  expr=f"count by (datacenter) ({placed} < {thr:g})"),
-             Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
-             Rule(record="rack:gpu_health_score_below_threshold:count",
-                  expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
-    clock_events = Group("gpuhealth-clock-events.rules", [
-        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec))], every["scores"])
+    averages, zscores, peers, hourly = anomaly_rules(spec)
+    racks, models, rollups = fleet_rules(spec)
+    clock_events = [Group(f"gpuhealth-clock-events-{reason.replace('_', '-')}.rules", [
+        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec, (reason,)))], every["scores"])
+        for reason in ex.CLOCK_EVENT_REASONS]
     return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
             Group("gpuhealth-placement.rules", placement_rules(spec), every["scores"]),
-            Group("gpuhealth-validation.rules", validation_rules(spec), every["scores"]), clock_events,
-            Group("gpuhealth-telemetry-invalid.rules", invalid_rules(spec), every["scores"]), *dimensions, overall,
+            Group("gpuhealth-telemetry-absent.rules", absent_rules(spec), every["scores"]),
+            Group("gpuhealth-thresholds.rules", threshold_rules(spec), every["scores"]),
+            *(Group(f"gpuhealth-validation-{fam}.rules", rules, every["scores"])
+              for fam, rules in validation_rules(spec).items()),
+            Group("gpuhealth-telemetry-invalid.rules", invalid_rules(), every["scores"]),
+            *clock_events, power_over_limit, *dimensions, overall,
             *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
               for signal, rules in averages.items()),
             *(Group(f"gpuhealth-anomaly-scores-{signal}.rules", rules, every["anomalies"])
-              for signal, rules in scores.items()),
+              for signal, rules in zscores.items()),
+            *(Group(f"gpuhealth-anomaly-peers-{signal}.rules", rules, every["anomalies"])
+              for signal, rules in peers.items()),
             *(Group(f"gpuhealth-baselines-{signal}.rules", rules, every["baselines"])
               for signal, rules in hourly.items()),
             Group("gpuhealth-trends.rules", trend_rules(spec), every["trends"]),
-            Group("gpuhealth-fleet.rules", fleet, every["fleet"])]
+            Group("gpuhealth-fleet-racks.rules", racks, every["fleet"]),
+            Group("gpuhealth-fleet-models.rules", models, every["fleet"]),
+            Group("gpuhealth-fleet.rules", rollups, every["fleet"])]
+
+
+def fleet_rules(spec: Spec) -> tuple[list[Rule], list[Rule], list[Rule]]:
+    """The rollups: per rack (from the per-GPU scores and their placement), per model (from the
+    scores), and per datacenter and for the fleet, added up from the racks (a mean weighted by each
+    rack's GPUs) so that the 10,000s of per-GPU series are read as few times as they can be."""
+    thr = spec.scores["fleet_threshold"]
+    placed = "(gpu:health:score * on (UUID) group_left (datacenter, rack) gpu:placement:info)"
+    weighted = "rack:gpu_health_score:avg * rack:gpus:count"
+    racks = [Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
+             Rule(record="rack:gpus:count", expr=f"count by (datacenter, rack) {placed}"),
+             Rule(record="rack:gpu_health_score_below_threshold:count",
+                  expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
+    models = [Rule(record="model:gpu_health_score:avg", expr="avg by (modelName) (gpu:health:score)"),
+              Rule(record="model:gpu_health_score_below_threshold:count",
+                   expr=f"count by (modelName) (gpu:health:score < {thr:g})")]
+    rollups = [Rule(record="datacenter:gpu_health_score:avg",
+                    expr=f"sum by (datacenter) ({weighted}) / sum by (datacenter) (rack:gpus:count)"),
+               Rule(record="datacenter:gpu_health_score_below_threshold:count",
+                    expr="sum by (datacenter) (rack:gpu_health_score_below_threshold:count)"),
+               Rule(record="fleet:gpu_health_score:avg", expr=f"sum({weighted}) / sum(rack:gpus:count)"),
+               Rule(record="fleet:gpus:count", expr="sum(rack:gpus:count)")]
+    return racks, models, rollups
 
 
 def _alert(spec: Spec, name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> Rule:
@@ -306,7 +343,7 @@ def alert_groups(spec: Spec) -> list[Group]:
               "thermal-power": ("GpuTemperatureHigh", "GpuPowerAboveLimit", "GpuPowerBrakeSlowdown"),
               "telemetry": ("GpuTelemetryInvalid", "GpuTelemetryAbsent", "GpuExporterDown"),
               "verdicts": ("GpuHealthScoreLow", "GpuFailurePredicted", "GpuActionRecommended")}
-    grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names])
+    grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names], spec.intervals["alerts"])
                for topic, names in topics.items()]
     assert sum(len(g.rules) for g in grouped) == len(rules), "an alert without a topic"
     return grouped

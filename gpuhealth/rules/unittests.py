@@ -248,6 +248,21 @@ def tests_document(spec: Spec) -> dict:
                   "input_series": _series(Case("worst", "", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
                                         "eval_time": "40m", "exp_samples": [{"labels": _plain(identb), "value": 1}]}]})
+    placed_b = {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60", "gpuhealth_asset_info|datacenter=dc1,rack=r2,owner=ml": "1x60"}
+    worst = 0.001  # B's overall score: a failed remap makes memory 0, clamped at 0.001
+    rollups = [("fleet:gpu_health_score:avg", {}, (1 + worst) / 2), ("fleet:gpus:count", {}, 2),
+               ("datacenter:gpu_health_score:avg", {"datacenter": "dc1"}, worst),
+               ("datacenter:gpu_health_score:avg", {"datacenter": "unknown"}, 1),
+               ("datacenter:gpu_health_score_below_threshold:count", {"datacenter": "dc1"}, 1),
+               ("rack:gpus:count", {"datacenter": "unknown", "rack": HOST}, 1),
+               ("rack:gpu_health_score_below_threshold:count", {"datacenter": "dc1", "rack": "r2"}, 1)]
+    tests.append({"name": "racks, datacenters and the fleet roll up the scores of their GPUs", "interval": "1m",
+                  "input_series": _series(Case("rollups", "", placed_b)),
+                  "promql_expr_test": [
+                      # to 6 decimals: exp(ln(0.001)) is 0.001 only to the last bit
+                      {"expr": f"round({name}{_plain(labels) if labels else ''}, 1e-6)", "eval_time": "40m",
+                       "exp_samples": [{"labels": _plain(labels) if labels else "{}", "value": value}]}
+                      for name, labels, value in rollups]})
     return {"rule_files": ["../../recording_rules/gpuhealth.yml", "../gpuhealth.yml"], "evaluation_interval": "1m",
             "tests": tests}
 
