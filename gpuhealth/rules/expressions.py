@@ -127,6 +127,11 @@ def penalty(weight: float, share: str) -> str:
     return f"1 - {weight:g} * clamp_max({share}, 1)" if weight != 1 else f"1 - clamp_max({share}, 1)"
 
 
+# Terms read from gpuhealth's own families or from series recorded per UUID, which have no modelName:
+# the dimension gives them the GPU's host and model from gpu:identity:info, in one join.
+BY_UUID = frozenset({"hw_slowdown", "sw_thermal", "power_brake", "xid_critical", "xid_warning", "gpu_up"})
+
+
 def dimension(terms: dict[str, str], recorded: str | None = None) -> str:
     """The minimum over named sparse terms per GPU, and 1 for every other GPU reporting now.
 
@@ -134,7 +139,11 @@ def dimension(terms: dict[str, str], recorded: str | None = None) -> str:
     the bus keeps the terms that say so (gpuhealth_gpu_up 0). ``recorded`` names a series of terms
     recorded apart (already tagged with their signal), read as one more term.
     """
-    parts = [tagged(expr, name) for name, expr in terms.items()] + ([recorded] if recorded else [])
+    parts = [tagged(expr, name) for name, expr in terms.items() if name not in BY_UUID]
+    uuid_only = [tagged(expr, name) for name, expr in terms.items() if name in BY_UUID]
+    if uuid_only:  # one join for all of them: each join reads every GPU's identity
+        parts.append(with_labels("\n    or ".join(uuid_only)))
+    parts += [recorded] if recorded else []
     body = "\n  or ".join(parts)
     return f"min by ({GPU}) (\n  {body}\n)\nor on (UUID)\n({BASE})"
 
@@ -243,7 +252,7 @@ def power_terms(spec: Spec) -> dict[str, str]:
     return {"over_limit": penalty(0.5, f"{over} / 0.08"),
             "power_violation": penalty(0.3, f"{violation} / 1e9 / {seconds(w['throttle'])}"),
             "spikes": penalty(1, f"({peak} - 1.03) / 0.05"),
-            "power_brake": with_labels(penalty(1, f"4 * {brake}"))}
+            "power_brake": penalty(1, f"4 * {brake}")}
 
 
 def performance_terms(spec: Spec) -> dict[str, str]:
@@ -257,7 +266,7 @@ def performance_terms(spec: Spec) -> dict[str, str]:
     slow = f"({clock} and on (UUID) {loaded}) unless on (UUID) ({capped})"
     narrow = by_gpu(f"DCGM_FI_DEV_PCIE_LINK_WIDTH{sel(spec)} < DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)}")
     older = by_gpu(f"DCGM_FI_DEV_PCIE_LINK_GEN{sel(spec)} < DCGM_FI_DEV_PCIE_MAX_LINK_GEN{sel(spec)}")
-    return {"hw_slowdown": with_labels(penalty(1, f"2 * {hw}")), "sw_thermal": with_labels(penalty(0.5, sw)),
+    return {"hw_slowdown": penalty(1, f"2 * {hw}"), "sw_thermal": penalty(0.5, sw),
             "sm_clock_under_load": f"clamp_min((({slow}) - 0.5) / 0.4, 0)",
             "pcie_width": f"({narrow}) * 0 + 0.5", "pcie_gen": f"({older}) * 0 + 0.7"}
 
@@ -275,8 +284,8 @@ def new_events(counter: str, window: str) -> str:
 
 
 def gpu_down(spec: Spec) -> str:
-    """0 for each GPU that no longer answers NVML (gpuhealth's exporter only), with its host and model."""
-    return with_labels(f"max by (UUID) (gpuhealth_gpu_up{sel(spec)} == 0)")
+    """0 for each GPU (by UUID) that no longer answers NVML (gpuhealth's exporter only)."""
+    return f"max by (UUID) (gpuhealth_gpu_up{sel(spec)} == 0)"
 
 
 def reliability_terms(spec: Spec) -> dict[str, str]:
@@ -292,8 +301,8 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
              for c in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")]
     nvl = f"sum by ({GPU}) (\n    " + "\n    or ".join(tagged(x, f"link{i}") for i, x in enumerate(links)) + "\n  )"
     pcie = growth(f"DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}", "1h")
-    return {"xid_critical": with_labels(penalty(0.9, op(xc, "/", threshold(spec, "critical_xids_budget")))),
-            "xid_warning": with_labels(penalty(0.5, f"{xw} / 10")),
+    return {"xid_critical": penalty(0.9, op(xc, "/", threshold(spec, "critical_xids_budget"))),
+            "xid_warning": penalty(0.5, f"{xw} / 10"),
             "nvlink_errors": penalty(0.7, op(nvl, "/", threshold(spec, "nvlink_errors_per_hour_budget"))),
             "pcie_replays": penalty(0.6, op(pcie, "/", threshold(spec, "pcie_replays_per_hour_budget"))),
             "gpu_up": gpu_down(spec)}
@@ -315,6 +324,6 @@ def overall(spec: Spec) -> str:
     parts = [tagged(f"ln(clamp_min(gpu:health_{d}:score < 1, 0.001)) * {w / spec.max_weight:.4g}", d)
              for d, w in spec.weights.items() if w > 0]
     first = next(d for d, w in spec.weights.items() if w > 0)
-    return (f"{gpu_down(spec)}\nor on (UUID)\n"
+    return (f"{with_labels(gpu_down(spec))}\nor on (UUID)\n"
             f"exp(sum by ({GPU}) (\n  " + "\n  or ".join(parts) + "\n))\n"
             f"or on (UUID)\ngpu:health_{first}:score")
