@@ -51,7 +51,9 @@ def inventory_rules(spec: Spec) -> list[Rule]:
             f"max by (UUID, Hostname, modelName, instance, job) (timestamp(DCGM_FI_DEV_GPU_TEMP{{{s}}}))\n"
             f"or (gpu:last_seen:timestamp > time() - {keep})")),
         Rule(record="gpu:identity:info", expr=(
-            "topk by (UUID) (1, max by (UUID, Hostname, modelName) (gpu:last_seen:timestamp)) * 0 + 1"))]
+            # count by: the value 1 without two more passes of arithmetic over every GPU
+            "count by (UUID, Hostname, modelName) (\n"
+            "  topk by (UUID) (1, max by (UUID, Hostname, modelName) (gpu:last_seen:timestamp))\n)"))]
 
 
 def placement_rules(spec: Spec) -> list[Rule]:
