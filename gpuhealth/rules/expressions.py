@@ -83,8 +83,9 @@ MODEL_COUNT = "model:gpus:count"  # GPUs per model: the few series the threshold
 
 def threshold_rule(spec: Spec, param: str, source: str = MODEL_COUNT, extra: str = "") -> str:
     """A threshold's value for each GPU model present (one series per modelName): the first model of
-    the spec whose match fits wins. ``source`` and ``extra`` matchers name another per-GPU family to
-    read the models from (for engines that run no rules)."""
+    the spec whose match fits wins. The models are read from ``source`` (model:gpus:count, one series
+    per model); ``source`` and ``extra`` matchers name a per-GPU family instead for engines that run
+    no rules."""
     parts = []
     for m, v in zip(spec.models, param_values(spec, param), strict=True):
         matchers = extra + model_matcher(m) if m.name != "default" else extra.rstrip(", ")
