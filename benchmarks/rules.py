@@ -22,7 +22,7 @@ Caveat: the Prometheus is fresh, so ``offset 1d`` finds nothing and ``[1d]`` ran
 not a day: the terms that compare against a day ago are absent and range functions read fewer
 samples than in steady state. The figures are a lower bound for those groups.
 
-    .venv/bin/python benchmarks/rules.py [--sizes 1024,10240] [--evaluations 3] [--gogc N]
+    .venv/bin/python benchmarks/rules.py [--sizes 1024,10240] [--evaluations 3] [--without-rules] [--gogc N]
 """
 
 from __future__ import annotations
@@ -99,8 +99,9 @@ def serve_bodies(bodies: list[bytes]) -> ThreadingHTTPServer:
     return server
 
 
-def rule_files(workdir: Path) -> list[Path]:
-    """Copies of the generated rule files (slow groups every minute), plus the baseline group."""
+def rule_files(workdir: Path, generated: bool = True) -> list[Path]:
+    """Copies of the generated rule files (slow groups every 2 minutes), plus the baseline group;
+    only the baseline group when ``generated`` is false."""
     out = []
     for src in RULE_FILES:
         doc = yaml.safe_load(src.read_text())
@@ -114,7 +115,7 @@ def rule_files(workdir: Path) -> list[Path]:
     base = workdir / "baseline.yml"
     base.write_text(yaml.safe_dump({"groups": [{"name": BASELINE_GROUP, "rules": [
         {"record": "baseline:gpu_temp:max", "expr": "max by (UUID) (DCGM_FI_DEV_GPU_TEMP)"}]}]}))
-    return [*out, base]
+    return [*out, base] if generated else [base]
 
 
 def go_runtime(url: str) -> tuple[float, float]:
@@ -140,7 +141,7 @@ def overlapped_gc(start: float, seconds: float, polls: list[tuple[float, float, 
     return after[0][1] > before[-1][1]
 
 
-def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0) -> dict:
+def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0, generated: bool = True) -> dict:
     """Start Prometheus over a fleet of ``gpus`` and collect evaluation times per group, and the
     garbage-collection cycles of Prometheus beside them."""
     t0 = time.monotonic()
@@ -150,7 +151,7 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0)
     targets = [{"targets": [addr], "labels": {"__metrics_path__": f"/metrics/{i}", "instance": f"node-shard-{i}"}}
                for i in range(len(bodies))]
     prom = stack.Prometheus(workdir=workdir / "prometheus", scrape_interval=INTERVAL, evaluation_interval=INTERVAL,
-                            rule_files=rule_files(workdir),
+                            rule_files=rule_files(workdir, generated),
                             scrape_configs=[{"job_name": "gpuhealth", "scrape_timeout": "14s",
                                              "static_configs": targets}])
     samples: dict[str, list[tuple[float, float]]] = {}  # group -> (start, seconds) per evaluation
@@ -232,6 +233,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1024,10240", help="comma-separated fleet sizes")
     ap.add_argument("--evaluations", type=int, default=3, help="evaluations of every group to wait for")
+    ap.add_argument("--without-rules", action="store_true",
+                    help="load only the one-rule baseline group: what Prometheus allocates and collects for the "
+                         "scrapes alone, the reference for the allocation figure of a run with the rules")
     ap.add_argument("--gogc", default=None, help="GOGC for Prometheus (a diagnostic of garbage collection's "
                                                  "share of the tail; the figures of record use the default)")
     args = ap.parse_args()
@@ -240,7 +244,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}; Prometheus GOGC {os.environ.get('GOGC', 'default (100)')}")
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="gpuhealth-bench-rules-") as tmp:
-            report(measure(n, args.evaluations, Path(tmp)))
+            report(measure(n, args.evaluations, Path(tmp), generated=not args.without_rules))
     print(f"\nload average at end: {os.getloadavg()}")
 
 
