@@ -178,7 +178,7 @@ def test_victoriametrics_gives_the_same_scores(faulty_exporter, prometheus_facto
     defs[ex.clock_event_series(spec)] = lambda m: events.replace("}[", f", {m}}}[") if m else events
     at = time.time() - 5
     for dim, terms in ex.DIMENSION_TERMS.items():
-        expr = _inline(ex.dimension(terms(spec)), defs)
+        expr = _inline(ex.with_base(ex.dimension_min(terms(spec))), defs)
         p = {r["metric"]["UUID"]: float(r["value"][1]) for r in prom.query(expr, at=at)}
         v = {r["metric"]["UUID"]: float(r["value"][1]) for r in vm.query(expr, at=at)}
         assert set(p) == set(v) and len(p) == 16, dim

@@ -133,12 +133,11 @@ def penalty(weight: float, share: str) -> str:
 BY_UUID = frozenset({"hw_slowdown", "sw_thermal", "power_brake", "xid_critical", "xid_warning", "gpu_up"})
 
 
-def dimension(terms: dict[str, str], recorded: str | None = None) -> str:
-    """The minimum over named sparse terms per GPU, and 1 for every other GPU reporting now.
+def dimension_min(terms: dict[str, str], recorded: str | None = None) -> str:
+    """The minimum over named sparse terms per GPU, for the GPUs that have any (a dimension below 1).
 
-    A GPU that stopped reporting has no score (unknown), never a healthy one; a GPU that fell off
-    the bus keeps the terms that say so (gpuhealth_gpu_up 0). ``recorded`` names a series of terms
-    recorded apart (already tagged with their signal), read as one more term.
+    ``recorded`` names a series of terms recorded apart (already tagged with their signal), read as
+    one more term.
     """
     parts = [tagged(expr, name) for name, expr in terms.items() if name not in BY_UUID]
     uuid_only = [tagged(expr, name) for name, expr in terms.items() if name in BY_UUID]
@@ -146,7 +145,28 @@ def dimension(terms: dict[str, str], recorded: str | None = None) -> str:
         parts.append(with_labels("\n    or ".join(uuid_only)))
     parts += [recorded] if recorded else []
     body = "\n  or ".join(parts)
-    return f"min by ({GPU}) (\n  {body}\n)\nor on (UUID)\n({BASE})"
+    return f"min by ({GPU}) (\n  {body}\n)"
+
+
+def min_series(dimension: str) -> str:
+    """The recorded series of a dimension's minimum over its terms: only the GPUs below 1 (sparse),
+    which the overall score reads instead of every GPU's five dimension scores."""
+    return f"gpu:health_{dimension}_terms:min"
+
+
+def with_base(scores: str) -> str:
+    """Sparse per-GPU scores, and 1 for every other GPU reporting now.
+
+    A GPU that stopped reporting has no score (unknown), never a healthy one; a GPU that fell off
+    the bus keeps the terms that say so (gpuhealth_gpu_up 0).
+    """
+    return f"{scores}\nor on (UUID)\n({BASE})"
+
+
+def dimension(dimension: str) -> str:
+    """A dimension's score, from its terms' minimum recorded just before in the same group (a group's
+    rules run in turn, each seeing what the ones before recorded)."""
+    return with_base(min_series(dimension))
 
 
 def terms_series(dimension: str) -> str:
@@ -322,7 +342,7 @@ def overall(spec: Spec) -> str:
     dimension groups run at their own moments, and in the evaluation after a GPU fell off the bus
     the dimension that was low may have gone (no data) before reliability has seen the GPU down.
     """
-    parts = [tagged(f"ln(clamp_min(gpu:health_{d}:score < 1, 0.001)) * {w / spec.max_weight:.4g}", d)
+    parts = [tagged(f"ln(clamp_min({min_series(d)} < 1, 0.001)) * {w / spec.max_weight:.4g}", d)
              for d, w in spec.weights.items() if w > 0]
     first = next(d for d, w in spec.weights.items() if w > 0)
     return (f"{with_labels(gpu_down(spec))}\nor on (UUID)\n"

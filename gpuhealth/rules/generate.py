@@ -93,16 +93,16 @@ def validation_rules(spec: Spec) -> dict[str, list[Rule]]:
     """Per input family: the family kept only within its physical range, and, for the GPUs that have
     any, what validation drops (outside the range, NaN or infinite; sparse, like an error count).
 
-    The family is read once for what is dropped: floor((x - lo) / (hi - lo)) is 0 exactly for
-    lo <= x <= hi (hi itself is kept by a 1e-9 slack), another number for a value outside, and NaN
-    for NaN or infinity, which ``!= 0`` also keeps; so only the invalid samples pass."""
+    What is dropped is the family less what the first rule of the group has just recorded (a group's
+    rules run in turn, each seeing the ones before): no arithmetic over every GPU, and NaN, which no
+    comparison keeps, is dropped too."""
     s = spec.selector
     groups = {}
     for fam, (lo, hi) in VALIDATED.items():
-        shifted = f"({fam}{{{s}}} - {lo:g})" if lo else f"{fam}{{{s}}}"
-        dropped = f'label_replace(floor({shifted} / {hi - lo + 1e-9!r}) != 0, "family", "{fam}", "", "")'
+        valid = f"gpu:{fam}:valid"
+        dropped = f'label_replace({fam}{{{s}}} unless {valid}, "family", "{fam}", "", "")'
         groups[slug(fam)] = [
-            Rule(record=f"gpu:{fam}:valid", expr=f"{fam}{{{s}}} >= {lo} <= {hi}"),
+            Rule(record=valid, expr=f"{fam}{{{s}}} >= {lo} <= {hi}"),
             Rule(record=INVALID_INFO, expr=f"count by (UUID, Hostname, modelName, family) ({dropped})")]
     return groups
 
@@ -181,9 +181,9 @@ def recording_groups(spec: Spec) -> list[Group]:
         if apart:
             dimensions.append(Group(f"gpuhealth-health-{d}-terms.rules", [
                 Rule(record=ex.terms_series(d), expr=ex.recorded_terms(apart))], every["scores"]))
-        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [Rule(
-            record=f"gpu:health_{d}:score", expr=ex.dimension(terms, ex.terms_series(d) if apart else None))],
-            every["scores"]))
+        dimensions.append(Group(f"gpuhealth-health-{d}.rules", [
+            Rule(record=ex.min_series(d), expr=ex.dimension_min(terms, ex.terms_series(d) if apart else None)),
+            Rule(record=f"gpu:health_{d}:score", expr=ex.dimension(d))], every["scores"]))
     power_over_limit = Group("gpuhealth-power-over-limit.rules", [
         Rule(record=ex.POWER_OVER_LIMIT, expr=ex.power_over_limit_rule(spec))], every["scores"])
     overall = Group("gpuhealth-health.rules", [Rule(record="gpu:health:score", expr=ex.overall(spec))],
@@ -191,12 +191,12 @@ def recording_groups(spec: Spec) -> list[Group]:
     averages, zscores, peers, hourly = anomaly_rules(spec)
     racks, models, rollups = fleet_rules(spec)
     clock_events = [Group(f"gpuhealth-clock-events-{reason.replace('_', '-')}.rules", [
-        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec, (reason,)))], every["scores"])
+        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec, (reason,)))], every["clock_events"])
         for reason in ex.CLOCK_EVENT_REASONS]
-    return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["scores"]),
-            Group("gpuhealth-placement.rules", placement_rules(spec), every["scores"]),
+    return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["inventory"]),
+            Group("gpuhealth-placement.rules", placement_rules(spec), every["inventory"]),
             Group("gpuhealth-telemetry-absent.rules", absent_rules(spec), every["scores"]),
-            Group("gpuhealth-thresholds.rules", threshold_rules(spec), every["scores"]),
+            Group("gpuhealth-thresholds.rules", threshold_rules(spec), every["inventory"]),
             *(Group(f"gpuhealth-validation-{fam}.rules", rules, every["scores"])
               for fam, rules in validation_rules(spec).items()),
             Group("gpuhealth-telemetry-invalid.rules", invalid_rules(), every["scores"]),
@@ -222,10 +222,11 @@ def fleet_rules(spec: Spec) -> tuple[list[Rule], list[Rule], list[Rule]]:
     thr = spec.scores["fleet_threshold"]
     placed = "(gpu:health:score * on (UUID) group_left (datacenter, rack) gpu:placement:info)"
     weighted = "rack:gpu_health_score:avg * rack:gpus:count"
+    below = f"(gpu:health:score < {thr:g}) * on (UUID) group_left (datacenter, rack) gpu:placement:info"
     racks = [Rule(record="rack:gpu_health_score:avg", expr=f"avg by (datacenter, rack) {placed}"),
              Rule(record="rack:gpus:count", expr=f"count by (datacenter, rack) {placed}"),
              Rule(record="rack:gpu_health_score_below_threshold:count",
-                  expr=f"count by (datacenter, rack) ({placed} < {thr:g})")]
+                  expr=f"count by (datacenter, rack) ({below})")]  # filtered first: few GPUs to join
     models = [Rule(record="model:gpu_health_score:avg", expr="avg by (modelName) (gpu:health:score)"),
               Rule(record="model:gpu_health_score_below_threshold:count",
                    expr=f"count by (modelName) (gpu:health:score < {thr:g})")]
@@ -345,7 +346,9 @@ def alert_groups(spec: Spec) -> list[Group]:
               "thermal-power": ("GpuTemperatureHigh", "GpuPowerAboveLimit", "GpuPowerBrakeSlowdown"),
               "telemetry": ("GpuTelemetryInvalid", "GpuTelemetryAbsent", "GpuExporterDown"),
               "verdicts": ("GpuHealthScoreLow", "GpuFailurePredicted", "GpuActionRecommended")}
-    grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names], spec.intervals["alerts"])
+    # only the hardware alerts read raw telemetry; the others read series recorded at the scores' interval
+    every = {topic: spec.intervals["alerts" if topic == "hardware" else "scores"] for topic in topics}
+    grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names], every[topic])
                for topic, names in topics.items()]
     assert sum(len(g.rules) for g in grouped) == len(rules), "an alert without a topic"
     return grouped

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 DIMENSIONS = ("memory", "thermal", "power", "performance", "reliability")
-INTERVALS = ("scores", "anomalies", "baselines", "trends", "fleet", "alerts")  # rule groups' evaluation intervals
+# rule groups' evaluation intervals
+INTERVALS = ("inventory", "scores", "clock_events", "anomalies", "baselines", "trends", "fleet", "alerts")
 DURATION = re.compile(r"^\d+(ms|s|m|h|d|w|y)$")
 BUDGETS = ("temp_warning_margin_celsius", "sbe_per_hour_budget", "correctable_remaps_budget",
            "uncorrectable_remaps_budget", "retired_pages_budget", "nvlink_errors_per_hour_budget",
