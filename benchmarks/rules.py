@@ -8,10 +8,13 @@ nodes would be. The generated recording and alert rules are loaded at their own 
 5-minute trends run every 2 minutes so that a run sees a few of their evaluations (what one
 evaluation costs does not depend on how often it runs; the run carries more load than production).
 ``/api/v1/rules`` is read every second until every group has a few evaluations with every GPU
-present: ``evaluationTime`` per group, the median and the largest seen. Prometheus's own
-``/metrics`` is read beside it: its garbage-collection cycles and bytes allocated, so that each
-evaluation over 1 s can be told apart by whether a collection cycle ran during it (to the polls'
-resolution of about a second), and "max without GC" is the largest evaluation that overlapped none.
+present: ``evaluationTime`` per group, the median and the largest seen. Prometheus runs with
+``GODEBUG=gctrace=1``, so the Go runtime logs each garbage-collection cycle: when it began, how long
+its concurrent mark ran, and the CPU time goroutines spent in mark assists (an allocating
+goroutine, such as a rule evaluation, is made to help the collector when the heap nears its goal).
+Each evaluation over 1 s is told apart by whether a mark phase overlapped it and that cycle's
+assist time; "max without GC" is the largest evaluation that overlapped no mark. Prometheus's own
+``/metrics`` gives the bytes allocated per minute.
 
 Baseline, in the same Prometheus and the same run: a group with one recording rule that touches
 every GPU once (``max by (UUID) (DCGM_FI_DEV_GPU_TEMP)``), the floor of any per-GPU rule.
@@ -131,14 +134,20 @@ def evaluation_start(last: str) -> float:
     return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", last).replace("Z", "+00:00")).timestamp()
 
 
-def overlapped_gc(start: float, seconds: float, polls: list[tuple[float, float, float]]) -> bool:
-    """Whether a garbage-collection cycle ended between the last poll before an evaluation began and
-    the first poll after it ended (the polls' resolution: about a second either side)."""
-    before = [p for p in polls if p[0] <= start]
-    after = [p for p in polls if p[0] >= start + seconds]
-    if not before or not after:
-        return False
-    return after[0][1] > before[-1][1]
+GCTRACE = re.compile(r"gc (\d+) @([\d.]+)s \d+%: [\d.]+\+([\d.]+)\+[\d.]+ ms clock, "
+                     r"[\d.]+\+([\d.]+)/[\d.]+/[\d.]+\+[\d.]+ ms cpu")
+
+
+def gc_cycles(log: str, started: float) -> list[tuple[float, float, float]]:
+    """Garbage-collection cycles from a Go program's gctrace lines: (unix start, mark wall seconds,
+    assist CPU seconds); ``started`` is the program's start (gctrace counts from it)."""
+    return [(started + float(m.group(2)), float(m.group(3)) / 1e3, float(m.group(4)) / 1e3)
+            for m in GCTRACE.finditer(log)]
+
+
+def overlapping_gcs(start: float, seconds: float, gcs: list[tuple[float, float, float]]) -> list[tuple]:
+    """The cycles whose mark phase overlapped an evaluation (start, seconds)."""
+    return [g for g in gcs if g[0] < start + seconds and g[0] + g[1] > start]
 
 
 def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0, generated: bool = True) -> dict:
@@ -157,6 +166,8 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
     samples: dict[str, list[tuple[float, float]]] = {}  # group -> (start, seconds) per evaluation
     per_rule: dict[str, list[float]] = {}
     polls: list[tuple[float, float, float]] = []  # (unix time, GC cycles, bytes allocated)
+    os.environ["GODEBUG"] = "gctrace=1"  # Prometheus inherits it: one log line per collection cycle
+    started = time.time()
     try:
         prom.start()
         prom.wait_for(f"count(DCGM_FI_DEV_GPU_TEMP) >= {gpus}", timeout=90)
@@ -187,9 +198,11 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
         scrape = prom.query('sum(scrape_duration_seconds{job="gpuhealth"})', timeout=600)
         series = prom.query('sum(scrape_samples_scraped{job="gpuhealth"})', timeout=600)
     finally:
+        os.environ.pop("GODEBUG", None)
         prom.stop()
         server.shutdown()
-    return {"gpus": gpus, "samples": samples, "per_rule": per_rule, "polls": polls,
+    gcs = gc_cycles(prom.log_path.read_text(errors="replace"), started)
+    return {"gpus": gpus, "samples": samples, "per_rule": per_rule, "polls": polls, "gcs": gcs,
             "recorded": float(recorded[0]["value"][1]) if recorded else 0.0,
             "scrape_s": float(scrape[0]["value"][1]) if scrape else float("nan"),
             "scraped": float(series[0]["value"][1]) if series else float("nan"),
@@ -208,7 +221,7 @@ def report(result: dict) -> None:
           f" {'max without GC':>14}")
     for name in sorted(s, key=lambda g: (g == BASELINE_GROUP, g)):
         med, top = statistics.median(s[name]), max(s[name])
-        calm = [sec for start, sec in result["samples"][name] if not overlapped_gc(start, sec, polls)]
+        calm = [sec for start, sec in result["samples"][name] if not overlapping_gcs(start, sec, result["gcs"])]
         print(f"{name:44} {len(s[name]):5d} {med:9.4f} {top:8.4f} {med / base:10.1f} {top / 1.0:16.3f}"
               f" {max(calm) if calm else float('nan'):14.4f}")
     top: dict[str, tuple[str, float]] = {}
@@ -219,11 +232,18 @@ def report(result: dict) -> None:
     print("most expensive rule per group (median s): " +
           "; ".join(f"{g}: {r} {t:.3f}" for g, (r, t) in sorted(top.items(), key=lambda kv: -kv[1][1])))
     slow = [(g, start, sec) for g, evs in result["samples"].items() for start, sec in evs if sec > 1.0]
-    with_gc = sum(overlapped_gc(start, sec, polls) for _g, start, sec in slow)
     minutes = (polls[-1][0] - polls[0][0]) / 60
-    print(f"evaluations over 1 s: {len(slow)}, of which {with_gc} overlapped a garbage-collection cycle of "
-          f"Prometheus; {(polls[-1][1] - polls[0][1]) / minutes:.1f} GC cycles and "
-          f"{(polls[-1][2] - polls[0][2]) / minutes / 1e6:.0f} MB allocated per minute while measuring")
+    during = [g for g in result["gcs"] if polls[0][0] <= g[0] <= polls[-1][0]]
+    print(f"while measuring: {len(during) / minutes:.1f} garbage-collection cycles and "
+          f"{(polls[-1][2] - polls[0][2]) / minutes / 1e6:.0f} MB allocated per minute; mark phases "
+          f"{statistics.median([g[1] for g in during]) if during else float('nan'):.2f} s median; mark assists "
+          f"(CPU s per cycle) {' '.join(f'{g[2]:.2f}' for g in during)}")
+    print(f"evaluations over 1 s: {len(slow)}")
+    for group, start, sec in sorted(slow, key=lambda x: x[1]):
+        over = overlapping_gcs(start, sec, result["gcs"])
+        why = ("; ".join(f"mark {g[1]:.2f} s with {g[2]:.2f} CPU s of assists" for g in over)
+               if over else "no collection cycle overlapped it")
+        print(f"  {group} {sec:.2f} s: {why}")
     per_gpu = result["recorded"] / n
     print(f"recorded series: {result['recorded']:.0f} = {per_gpu:.1f} per GPU (target <= 40: {per_gpu / 40:.2f} of it)")
 
