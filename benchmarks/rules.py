@@ -135,13 +135,14 @@ def evaluation_start(last: str) -> float:
 
 
 GCTRACE = re.compile(r"gc (\d+) @([\d.]+)s \d+%: [\d.]+\+([\d.]+)\+[\d.]+ ms clock, "
-                     r"[\d.]+\+([\d.]+)/[\d.]+/[\d.]+\+[\d.]+ ms cpu")
+                     r"[\d.]+\+([\d.]+)/[\d.]+/[\d.]+\+[\d.]+ ms cpu, (\d+)->")
 
 
-def gc_cycles(log: str, started: float) -> list[tuple[float, float, float]]:
+def gc_cycles(log: str, started: float) -> list[tuple[float, float, float, float]]:
     """Garbage-collection cycles from a Go program's gctrace lines: (unix start, mark wall seconds,
-    assist CPU seconds); ``started`` is the program's start (gctrace counts from it)."""
-    return [(started + float(m.group(2)), float(m.group(3)) / 1e3, float(m.group(4)) / 1e3)
+    assist CPU seconds, heap MB when the cycle began); ``started`` is the program's start (gctrace
+    counts from it)."""
+    return [(started + float(m.group(2)), float(m.group(3)) / 1e3, float(m.group(4)) / 1e3, float(m.group(5)))
             for m in GCTRACE.finditer(log)]
 
 
@@ -237,7 +238,8 @@ def report(result: dict) -> None:
     print(f"while measuring: {len(during) / minutes:.1f} garbage-collection cycles and "
           f"{(polls[-1][2] - polls[0][2]) / minutes / 1e6:.0f} MB allocated per minute; mark phases "
           f"{statistics.median([g[1] for g in during]) if during else float('nan'):.2f} s median; mark assists "
-          f"(CPU s per cycle) {' '.join(f'{g[2]:.2f}' for g in during)}")
+          f"(CPU s per cycle) {' '.join(f'{g[2]:.2f}' for g in during)}; heap when a cycle began, largest "
+          f"{max((g[3] for g in during), default=float('nan')):.0f} MB")
     print(f"evaluations over 1 s: {len(slow)}")
     for group, start, sec in sorted(slow, key=lambda x: x[1]):
         over = overlapping_gcs(start, sec, result["gcs"])
