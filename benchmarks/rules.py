@@ -121,12 +121,10 @@ def rule_files(workdir: Path, generated: bool = True) -> list[Path]:
     return [*out, base] if generated else [base]
 
 
-def go_runtime(url: str) -> tuple[float, float]:
-    """Prometheus's own garbage-collection cycles and bytes allocated so far (its /metrics)."""
+def allocated_bytes(url: str) -> float:
+    """The bytes Prometheus has allocated so far (its own /metrics)."""
     text = requests.get(f"{url}/metrics", timeout=30).text
-    cycles = re.search(r"^go_gc_duration_seconds_count (\S+)$", text, re.M)
-    allocated = re.search(r"^go_memstats_alloc_bytes_total (\S+)$", text, re.M)
-    return float(cycles.group(1)), float(allocated.group(1))
+    return float(re.search(r"^go_memstats_alloc_bytes_total (\S+)$", text, re.M).group(1))
 
 
 def evaluation_start(last: str) -> float:
@@ -146,7 +144,7 @@ def gc_cycles(log: str, started: float) -> list[tuple[float, float, float, float
             for m in GCTRACE.finditer(log)]
 
 
-def overlapping_gcs(start: float, seconds: float, gcs: list[tuple[float, float, float]]) -> list[tuple]:
+def overlapping_gcs(start: float, seconds: float, gcs: list[tuple[float, float, float, float]]) -> list[tuple]:
     """The cycles whose mark phase overlapped an evaluation (start, seconds)."""
     return [g for g in gcs if g[0] < start + seconds and g[0] + g[1] > start]
 
@@ -166,8 +164,9 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
                                              "static_configs": targets}])
     samples: dict[str, list[tuple[float, float]]] = {}  # group -> (start, seconds) per evaluation
     per_rule: dict[str, list[float]] = {}
-    polls: list[tuple[float, float, float]] = []  # (unix time, GC cycles, bytes allocated)
-    os.environ["GODEBUG"] = "gctrace=1"  # Prometheus inherits it: one log line per collection cycle
+    polls: list[tuple[float, float]] = []  # (unix time, bytes allocated)
+    godebug = os.environ.get("GODEBUG")  # Prometheus inherits gctrace=1: one log line per collection cycle
+    os.environ["GODEBUG"] = ",".join(filter(None, [godebug, "gctrace=1"]))
     started = time.time()
     try:
         prom.start()
@@ -176,7 +175,7 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
         deadline = t0 + budget_s
         bar = tqdm(total=evaluations, desc=f"{gpus} GPUs: evaluations", disable=not sys.stderr.isatty())
         while time.monotonic() < deadline:
-            polls.append((time.time(), *go_runtime(prom.url)))
+            polls.append((time.time(), allocated_bytes(prom.url)))
             groups = requests.get(f"{prom.url}/api/v1/rules", timeout=120).json()["data"]["groups"]
             for g in groups:
                 last = g.get("lastEvaluation", "")
@@ -194,12 +193,15 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
                 break
             time.sleep(1)
         bar.close()
-        polls.append((time.time(), *go_runtime(prom.url)))
+        polls.append((time.time(), allocated_bytes(prom.url)))
         recorded = prom.query(f"count({RECORDED})", timeout=600)
         scrape = prom.query('sum(scrape_duration_seconds{job="gpuhealth"})', timeout=600)
         series = prom.query('sum(scrape_samples_scraped{job="gpuhealth"})', timeout=600)
     finally:
-        os.environ.pop("GODEBUG", None)
+        if godebug is None:
+            os.environ.pop("GODEBUG", None)
+        else:
+            os.environ["GODEBUG"] = godebug
         prom.stop()
         server.shutdown()
     gcs = gc_cycles(prom.log_path.read_text(errors="replace"), started)
@@ -236,7 +238,7 @@ def report(result: dict) -> None:
     minutes = (polls[-1][0] - polls[0][0]) / 60
     during = [g for g in result["gcs"] if polls[0][0] <= g[0] <= polls[-1][0]]
     print(f"while measuring: {len(during) / minutes:.1f} garbage-collection cycles and "
-          f"{(polls[-1][2] - polls[0][2]) / minutes / 1e6:.0f} MB allocated per minute; mark phases "
+          f"{(polls[-1][1] - polls[0][1]) / minutes / 1e6:.0f} MB allocated per minute; mark phases "
           f"{statistics.median([g[1] for g in during]) if during else float('nan'):.2f} s median; mark assists "
           f"(CPU s per cycle) {' '.join(f'{g[2]:.2f}' for g in during)}; heap when a cycle began, largest "
           f"{max((g[3] for g in during), default=float('nan')):.0f} MB")
