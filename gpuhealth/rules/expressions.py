@@ -163,10 +163,10 @@ def with_base(scores: str) -> str:
     return f"{scores}\nor on (UUID)\n({BASE})"
 
 
-def dimension(dimension: str) -> str:
+def dimension(name: str) -> str:
     """A dimension's score, from its terms' minimum recorded just before in the same group (a group's
     rules run in turn, each seeing what the ones before recorded)."""
-    return with_base(min_series(dimension))
+    return with_base(min_series(name))
 
 
 def terms_series(dimension: str) -> str:
@@ -252,12 +252,12 @@ def clock_event_share(spec: Spec, reason: str) -> str:
     return f"max by (UUID) ({clock_event_series(spec)}{{{reason}}})"
 
 
-POWER_OVER_LIMIT = "gpu:power_usage_over_limit:ratio"  # recorded by the power group, read by the power alerts
+POWER_OVER_LIMIT = "gpu:power_usage_over_limit:ratio"  # its own group; read by the power score and alerts
 
 
 def power_over_limit_rule(spec: Spec) -> str:
     """Draw over the power limit, for the GPUs above it (sparse): recorded once a minute for the power
-    score and for GpuPowerAboveLimit, which would otherwise join both families every 15 s, twice."""
+    score and for both GpuPowerAboveLimit alerts, which would otherwise each join both families."""
     return by_gpu(f"gpu:DCGM_FI_DEV_POWER_USAGE:valid / DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)} > 1")
 
 
