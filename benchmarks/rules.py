@@ -3,12 +3,14 @@
 A real Prometheus (gpuhealth.stack) scrapes a tiny HTTP server every 15 s. The server serves a
 pre-rendered exposition: the exporter's own Renderer over one snapshot of a simulated fleet of N
 GPUs (every collector on), split into shards of 512 GPUs, one scrape target each, as a fleet of
-nodes would be. The generated recording and alert rules are loaded at their own intervals (alerts
-30 s, scores and fleet rollups 1 m, anomalies 2 m), except that the hourly baselines and the
-5-minute trends run every 2 minutes so that a run sees a few of their evaluations (what one
-evaluation costs does not depend on how often it runs; the run carries more load than production).
-``/api/v1/rules`` is read every second until every group has a few evaluations with every GPU
-present: ``evaluationTime`` per group, the median and the largest seen. Prometheus runs with
+nodes would be. The generated recording and alert rules are loaded at their own intervals (hardware alerts
+30 s; scores and the other alerts 1 m; inventory, clock-event shares and fleet rollups 2 m;
+anomalies 4 m), except that the hourly baselines and the 5-minute trends run every 2 minutes so
+that a run sees a few of their evaluations (what one evaluation costs does not depend on how often
+it runs; the run carries more load than production). ``/api/v1/rules`` is read every second until
+every group has a few evaluations with every GPU present (``--evaluations``, fewer for groups slower
+than 2 minutes: one of the anomaly groups): ``evaluationTime`` per group, the median and the
+largest seen. Prometheus runs with
 ``GODEBUG=gctrace=1``, so the Go runtime logs each garbage-collection cycle: when it began, how long
 its concurrent mark ran, and the CPU time goroutines spent in mark assists (an allocating
 goroutine, such as a rule evaluation, is made to help the collector when the heap nears its goal).
@@ -21,11 +23,16 @@ every GPU once (``max by (UUID) (DCGM_FI_DEV_GPU_TEMP)``), the floor of any per-
 
 Targets: every group <= 1 s per evaluation at 10,240 GPUs; <= 40 recorded series per GPU.
 
+``--prometheus A,B`` measures several Prometheus binaries one after the other in the same run and
+prints them side by side (``scripts/debian-fetch bookworm DIR prometheus`` and ``dpkg-deb -x`` give
+Debian 12's 2.42 beside the installed 3.5).
+
 Caveat: the Prometheus is fresh, so ``offset 1d`` finds nothing and ``[1d]`` ranges hold minutes,
 not a day: the terms that compare against a day ago are absent and range functions read fewer
 samples than in steady state. The figures are a lower bound for those groups.
 
     .venv/bin/python benchmarks/rules.py [--sizes 1024,10240] [--evaluations 3] [--without-rules] [--gogc N]
+                                         [--prometheus BINARY[,BINARY...]]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -149,7 +157,14 @@ def overlapping_gcs(start: float, seconds: float, gcs: list[tuple[float, float, 
     return [g for g in gcs if g[0] < start + seconds and g[0] + g[1] > start]
 
 
-def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0, generated: bool = True) -> dict:
+def wanted(evaluations: int, interval_s: float) -> int:
+    """How many evaluations of a group to wait for: ``evaluations`` for groups run every 2 minutes or
+    more often, fewer (at least one) for slower ones, so that a run fits its time budget."""
+    return max(1, int(evaluations * min(1.0, 120.0 / interval_s)))
+
+
+def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0, generated: bool = True,
+            binary: Path | None = None) -> dict:
     """Start Prometheus over a fleet of ``gpus`` and collect evaluation times per group, and the
     garbage-collection cycles of Prometheus beside them."""
     t0 = time.monotonic()
@@ -158,7 +173,8 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
     addr = f"127.0.0.1:{server.server_address[1]}"
     targets = [{"targets": [addr], "labels": {"__metrics_path__": f"/metrics/{i}", "instance": f"node-shard-{i}"}}
                for i in range(len(bodies))]
-    prom = stack.Prometheus(workdir=workdir / "prometheus", scrape_interval=INTERVAL, evaluation_interval=INTERVAL,
+    prom = stack.Prometheus(workdir=workdir / "prometheus", binary=binary,
+                            scrape_interval=INTERVAL, evaluation_interval=INTERVAL,
                             rule_files=rule_files(workdir, generated),
                             scrape_configs=[{"job_name": "gpuhealth", "scrape_timeout": "14s",
                                              "static_configs": targets}])
@@ -186,8 +202,9 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
                             key = f"{g['name']} {rule.get('record') or rule.get('name')}"
                             per_rule.setdefault(key, []).append(float(rule.get("evaluationTime", 0.0)))
                     seen[g["name"]] = last
-            done = min((len(samples.get(g["name"], [])) for g in groups), default=0)
-            bar.n = min(done, evaluations)
+            done = min((len(samples.get(g["name"], [])) * evaluations / wanted(evaluations, g["interval"])
+                        for g in groups), default=0)
+            bar.n = int(min(done, evaluations))
             bar.refresh()
             if done >= evaluations:
                 break
@@ -212,8 +229,8 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
             "wall_s": time.monotonic() - t0}
 
 
-def report(result: dict) -> None:
-    """Print one size's figures."""
+def report(result: dict) -> dict:
+    """Print one size's figures; returns the summary that a comparison of binaries prints."""
     n = result["gpus"]
     polls = result["polls"]
     s = {g: [sec for _start, sec in evs] for g, evs in result["samples"].items()}
@@ -250,6 +267,18 @@ def report(result: dict) -> None:
         print(f"  {group} {sec:.2f} s: {why}")
     per_gpu = result["recorded"] / n
     print(f"recorded series: {result['recorded']:.0f} = {per_gpu:.1f} per GPU (target <= 40: {per_gpu / 40:.2f} of it)")
+    rules_only = {g: v for g, v in s.items() if g != BASELINE_GROUP}
+    return {"largest": max((max(v) for v in rules_only.values()), default=float("nan")),
+            "largest_median": max((statistics.median(v) for v in rules_only.values()), default=float("nan")),
+            "over": len(slow), "mb_per_min": (polls[-1][1] - polls[0][1]) / minutes / 1e6,
+            "mark_median": statistics.median([g[1] for g in during]) if during else float("nan"),
+            "heap_mb": max((g[3] for g in during), default=float("nan")), "baseline": base}
+
+
+def version_of(binary: Path) -> str:
+    """The first line of ``prometheus --version``, e.g. "prometheus, version 3.5.3+ds1 (...)"."""
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.splitlines()
+    return out[0] if out else str(binary)
 
 
 def main() -> None:
@@ -262,13 +291,30 @@ def main() -> None:
                          "scrapes alone, the reference for the allocation figure of a run with the rules")
     ap.add_argument("--gogc", default=None, help="GOGC for Prometheus (a diagnostic of garbage collection's "
                                                  "share of the tail; the figures of record use the default)")
+    ap.add_argument("--prometheus", default=None,
+                    help="comma-separated Prometheus binaries to measure one after the other in this run "
+                         "(default: the installed one, /usr/bin/prometheus)")
     args = ap.parse_args()
     if args.gogc:
         os.environ["GOGC"] = args.gogc  # Prometheus inherits the environment
-    print(f"load average at start: {os.getloadavg()}; Prometheus GOGC {os.environ.get('GOGC', 'default (100)')}")
-    for n in (int(x) for x in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(prefix="gpuhealth-bench-rules-") as tmp:
-            report(measure(n, args.evaluations, Path(tmp), generated=not args.without_rules))
+    binaries = ([Path(b) for b in args.prometheus.split(",")] if args.prometheus
+                else [stack.find_binary("prometheus", "/usr/bin/prometheus")])
+    print(f"load average at start: {os.getloadavg()}; GOGC {os.environ.get('GOGC', 'default (100)')}")
+    summary = []
+    for binary in binaries:
+        print(f"\n== {version_of(binary)}")
+        for n in (int(x) for x in args.sizes.split(",")):
+            with tempfile.TemporaryDirectory(prefix="gpuhealth-bench-rules-") as tmp:
+                summary.append((version_of(binary), n, report(measure(
+                    n, args.evaluations, Path(tmp), generated=not args.without_rules, binary=binary))))
+    if len(binaries) > 1:
+        print("\nside by side (rule groups; the target is every evaluation <= 1 s):")
+        print(f"{'prometheus':36} {'GPUs':>6} {'largest s':>9} {'/ target':>8} {'over 1 s':>8} {'largest median':>14}"
+              f" {'baseline median':>15} {'MB / min':>8} {'mark median s':>13} {'heap MB':>7}")
+        for version, n, r in summary:
+            print(f"{version.split(' (')[0]:36} {n:6d} {r['largest']:9.3f} {r['largest'] / 1.0:8.2f} {r['over']:8d}"
+                  f" {r['largest_median']:14.3f} {r['baseline']:15.3f} {r['mb_per_min']:8.0f} {r['mark_median']:13.2f}"
+                  f" {r['heap_mb']:7.0f}")
     print(f"\nload average at end: {os.getloadavg()}")
 
 

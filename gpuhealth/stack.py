@@ -150,6 +150,7 @@ class Prometheus(Service):
     retention: str = "30d"
     extra_args: list[str] = field(default_factory=list)
     port: int = 0
+    binary: Path | None = None  # another Prometheus than the installed one (a benchmark's comparison)
 
     def config(self) -> dict:
         """The prometheus.yml this instance runs with."""
@@ -166,7 +167,7 @@ class Prometheus(Service):
 
     def start(self) -> Prometheus:
         """Write the configuration and start Prometheus; returns when it is ready."""
-        binary = find_binary("prometheus", "/usr/bin/prometheus")
+        binary = self.binary or find_binary("prometheus", "/usr/bin/prometheus")
         self.port = self.port or free_port()
         self.storage_path = self.storage_path or self.workdir / "data"
         cfg_path = self.workdir / "prometheus.yml"

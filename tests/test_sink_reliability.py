@@ -30,6 +30,7 @@ class _Target(http.server.BaseHTTPRequestHandler):
             lines += [f'{name}{{UUID="GPU-{i}",gpu="{i}"}} {t % 97 + i}' for i in range(5)]
         body = ("\n".join(lines) + "\n").encode()
         self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")  # Prometheus 3 requires it
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

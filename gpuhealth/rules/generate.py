@@ -100,10 +100,10 @@ def validation_rules(spec: Spec) -> dict[str, list[Rule]]:
     groups = {}
     for fam, (lo, hi) in VALIDATED.items():
         valid = f"gpu:{fam}:valid"
-        dropped = f'label_replace({fam}{{{s}}} unless {valid}, "family", "{fam}", "", "")'
         groups[slug(fam)] = [
             Rule(record=valid, expr=f"{fam}{{{s}}} >= {lo} <= {hi}"),
-            Rule(record=INVALID_INFO, expr=f"count by (UUID, Hostname, modelName, family) ({dropped})")]
+            Rule(record=INVALID_INFO, expr=f"count by (UUID, Hostname, modelName) ({fam}{{{s}}} unless {valid})",
+                 labels={"family": fam})]
     return groups
 
 
@@ -191,7 +191,8 @@ def recording_groups(spec: Spec) -> list[Group]:
     averages, zscores, peers, hourly = anomaly_rules(spec)
     racks, models, rollups = fleet_rules(spec)
     clock_events = [Group(f"gpuhealth-clock-events-{reason.replace('_', '-')}.rules", [
-        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec, (reason,)))], every["clock_events"])
+        Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec, (reason,)),
+             labels={"reason": reason})], every["clock_events"])
         for reason in ex.CLOCK_EVENT_REASONS]
     return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["inventory"]),
             Group("gpuhealth-placement.rules", placement_rules(spec), every["inventory"]),
