@@ -3,14 +3,13 @@
 A real Prometheus (gpuhealth.stack) scrapes a tiny HTTP server every 15 s. The server serves a
 pre-rendered exposition: the exporter's own Renderer over one snapshot of a simulated fleet of N
 GPUs (every collector on), split into shards of 512 GPUs, one scrape target each, as a fleet of
-nodes would be. The generated recording and alert rules are loaded at their own intervals (hardware alerts
-30 s; scores and the other alerts 1 m; inventory, clock-event shares and fleet rollups 2 m;
-anomalies 4 m), except that the hourly baselines and the 5-minute trends run every 2 minutes so
-that a run sees a few of their evaluations (what one evaluation costs does not depend on how often
-it runs; the run carries more load than production). ``/api/v1/rules`` is read every second until
-every group has a few evaluations with every GPU present (``--evaluations``, fewer for groups slower
-than 2 minutes: one of the anomaly groups): ``evaluationTime`` per group, the median and the
-largest seen. Prometheus runs with
+nodes would be. The generated recording and alert rules are loaded at their own intervals (alerts on raw
+telemetry 30 s; scores and the other alerts 1 m; inventory, clock-event shares and fleet rollups
+2 m), except that the groups slower than that (anomalies every 4 minutes, trends every 5, hourly
+baselines) run every 2 minutes so that a run sees a few of their evaluations (what one evaluation
+costs does not depend on how often it runs; the run carries more load than production).
+``/api/v1/rules`` is read every second until every group has a few evaluations with every GPU
+present: ``evaluationTime`` per group, the median and the largest seen. Prometheus runs with
 ``GODEBUG=gctrace=1``, so the Go runtime logs each garbage-collection cycle: when it began, how long
 its concurrent mark ran, and the CPU time goroutines spent in mark assists (an allocating
 goroutine, such as a rule evaluation, is made to help the collector when the heap nears its goal).
@@ -59,6 +58,7 @@ from gpuhealth.exporter.backends.sim import SimBackend
 from gpuhealth.exporter.collectors import COLLECTORS
 from gpuhealth.exporter.exposition import TEXT, Renderer
 from gpuhealth.exporter.reading import Reading
+from gpuhealth.rules.expressions import seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_FILES = (ROOT / "recording_rules" / "gpuhealth.yml", ROOT / "alert_rules" / "gpuhealth.yml")
@@ -117,8 +117,8 @@ def rule_files(workdir: Path, generated: bool = True) -> list[Path]:
     for src in RULE_FILES:
         doc = yaml.safe_load(src.read_text())
         for group in doc["groups"]:
-            if group.get("interval") in ("5m", "1h"):
-                group["interval"] = "2m"  # trends and hourly baselines: often enough to be seen in a run
+            if seconds(group.get("interval", INTERVAL)) > 120:
+                group["interval"] = "2m"  # anomalies, trends, hourly baselines: often enough to be seen in a run
         dst = workdir / src.parent.name / src.name
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -155,12 +155,6 @@ def gc_cycles(log: str, started: float) -> list[tuple[float, float, float, float
 def overlapping_gcs(start: float, seconds: float, gcs: list[tuple[float, float, float, float]]) -> list[tuple]:
     """The cycles whose mark phase overlapped an evaluation (start, seconds)."""
     return [g for g in gcs if g[0] < start + seconds and g[0] + g[1] > start]
-
-
-def wanted(evaluations: int, interval_s: float) -> int:
-    """How many evaluations of a group to wait for: ``evaluations`` for groups run every 2 minutes or
-    more often, fewer (at least one) for slower ones, so that a run fits its time budget."""
-    return max(1, int(evaluations * min(1.0, 120.0 / interval_s)))
 
 
 def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0, generated: bool = True,
@@ -202,9 +196,8 @@ def measure(gpus: int, evaluations: int, workdir: Path, budget_s: float = 540.0,
                             key = f"{g['name']} {rule.get('record') or rule.get('name')}"
                             per_rule.setdefault(key, []).append(float(rule.get("evaluationTime", 0.0)))
                     seen[g["name"]] = last
-            done = min((len(samples.get(g["name"], [])) * evaluations / wanted(evaluations, g["interval"])
-                        for g in groups), default=0)
-            bar.n = int(min(done, evaluations))
+            done = min((len(samples.get(g["name"], [])) for g in groups), default=0)
+            bar.n = min(done, evaluations)
             bar.refresh()
             if done >= evaluations:
                 break

@@ -174,13 +174,17 @@ def terms_series(dimension: str) -> str:
     return f"gpu:health_{dimension}_terms:score"
 
 
-# Terms recorded by a group of their own and read by their dimension as one sparse series: the
-# memory error-counter deltas (six reads), the PCIe link state (four families, two dense
-# comparisons) and the four NVLink error counters (eight reads) would otherwise make memory,
-# performance and reliability the most expensive rules; Prometheus evaluates the groups
-# concurrently, and the dimension reads the terms one evaluation later.
-RECORDED_APART = {"memory": ("sbe", "correctable_remaps", "dbe"), "performance": ("pcie_width", "pcie_gen"),
-                  "reliability": ("nvlink_errors",)}
+# Terms recorded by groups of their own (one group per tuple) and read by their dimension as one
+# sparse series: the memory error-counter deltas (six reads), the PCIe link state (four families,
+# two dense comparisons), the SM clock under load and the power spikes (15-minute windows of a
+# family divided by another) and the four NVLink error counters (eight reads) would otherwise make
+# memory, performance, power and reliability the most expensive rules; Prometheus evaluates the
+# groups concurrently, and the dimension reads the terms one evaluation later.
+RECORDED_APART: dict[str, tuple[tuple[str, ...], ...]] = {
+    "memory": (("sbe", "correctable_remaps", "dbe"),),
+    "performance": (("pcie_width", "pcie_gen"), ("sm_clock_under_load",)),
+    "power": (("spikes",),),
+    "reliability": (("nvlink_errors",),)}
 
 
 def recorded_terms(terms: dict[str, str]) -> str:

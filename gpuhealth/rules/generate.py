@@ -177,10 +177,16 @@ def recording_groups(spec: Spec) -> list[Group]:
     dimensions = []
     for d, terms_of in ex.DIMENSION_TERMS.items():
         terms = terms_of(spec)
-        apart = {name: terms.pop(name) for name in ex.RECORDED_APART.get(d, ())}
-        if apart:
-            dimensions.append(Group(f"gpuhealth-health-{d}-terms.rules", [
-                Rule(record=ex.terms_series(d), expr=ex.recorded_terms(apart))], every["scores"]))
+        apart = ex.RECORDED_APART.get(d, ())
+        for names in apart:
+            if len(names) == 1:  # one term: its signal is the rule's static label, and its group is named after it
+                name = names[0]
+                group, rule = f"gpuhealth-health-{d}-{name.replace('_', '-')}.rules", Rule(
+                    record=ex.terms_series(d), expr=terms.pop(name), labels={"signal": name})
+            else:
+                group, rule = f"gpuhealth-health-{d}-terms.rules", Rule(
+                    record=ex.terms_series(d), expr=ex.recorded_terms({n: terms.pop(n) for n in names}))
+            dimensions.append(Group(group, [rule], every["scores"]))
         dimensions.append(Group(f"gpuhealth-health-{d}.rules", [
             Rule(record=ex.min_series(d), expr=ex.dimension_min(terms, ex.terms_series(d) if apart else None)),
             Rule(record=f"gpu:health_{d}:score", expr=ex.dimension(d))], every["scores"]))
@@ -194,7 +200,9 @@ def recording_groups(spec: Spec) -> list[Group]:
         Rule(record=ex.clock_event_series(spec), expr=ex.clock_event_rule(spec, (reason,)),
              labels={"reason": reason})], every["clock_events"])
         for reason in ex.CLOCK_EVENT_REASONS]
-    return [Group("gpuhealth-inventory.rules", inventory_rules(spec), every["inventory"]),
+    last_seen, identity = inventory_rules(spec)
+    return [Group("gpuhealth-inventory.rules", [last_seen], every["inventory"]),
+            Group("gpuhealth-identity.rules", [identity], every["inventory"]),
             Group("gpuhealth-placement.rules", placement_rules(spec), every["inventory"]),
             Group("gpuhealth-telemetry-absent.rules", absent_rules(spec), every["scores"]),
             Group("gpuhealth-thresholds.rules", threshold_rules(spec), every["inventory"]),
@@ -202,8 +210,9 @@ def recording_groups(spec: Spec) -> list[Group]:
               for fam, rules in validation_rules(spec).items()),
             Group("gpuhealth-telemetry-invalid.rules", invalid_rules(), every["scores"]),
             *clock_events, power_over_limit, *dimensions, overall,
-            *(Group(f"gpuhealth-anomalies-{signal}.rules", rules, every["anomalies"])
-              for signal, rules in averages.items()),
+            *(Group(f"gpuhealth-anomalies-{signal}{'-at-load' if rule.record.endswith('_at_load') else ''}.rules",
+                    [rule], every["anomalies"])
+              for signal, rules in averages.items() for rule in rules),
             *(Group(f"gpuhealth-anomaly-scores-{signal}.rules", rules, every["anomalies"])
               for signal, rules in zscores.items()),
             *(Group(f"gpuhealth-anomaly-peers-{signal}.rules", rules, every["anomalies"])
@@ -211,7 +220,8 @@ def recording_groups(spec: Spec) -> list[Group]:
             *(Group(f"gpuhealth-baselines-{signal}.rules", rules, every["baselines"])
               for signal, rules in hourly.items()),
             Group("gpuhealth-trends.rules", trend_rules(spec), every["trends"]),
-            Group("gpuhealth-fleet-racks.rules", racks, every["fleet"]),
+            *(Group(f"gpuhealth-fleet-racks{part}.rules", [rule], every["fleet"])
+              for part, rule in zip(("", "-gpus", "-below-threshold"), racks, strict=True)),
             Group("gpuhealth-fleet-models.rules", models, every["fleet"]),
             Group("gpuhealth-fleet.rules", rollups, every["fleet"])]
 
@@ -342,13 +352,16 @@ def alert_groups(spec: Spec) -> list[Group]:
                "info", "gpuhealth recommends an action other than keeping a GPU.",
                GPU_DESC + ": recommended action is {{ $labels.action }}; see `gpuhealth report`."),
     ]
-    topics = {"hardware": ("GpuXidCritical", "GpuXidWarning", "GpuDoubleBitEccError", "GpuUncorrectableRowRemap",
-                           "GpuRowRemapFailure", "GpuFallenOffBus"),
+    raw = {"xid": ("GpuXidCritical", "GpuXidWarning"),
+           "memory-errors": ("GpuDoubleBitEccError", "GpuUncorrectableRowRemap", "GpuRowRemapFailure"),
+           "hardware": ("GpuFallenOffBus",)}
+    topics = {**raw,
               "thermal-power": ("GpuTemperatureHigh", "GpuPowerAboveLimit", "GpuPowerBrakeSlowdown"),
               "telemetry": ("GpuTelemetryInvalid", "GpuTelemetryAbsent", "GpuExporterDown"),
-              "verdicts": ("GpuHealthScoreLow", "GpuFailurePredicted", "GpuActionRecommended")}
-    # only the hardware alerts read raw telemetry; the others read series recorded at the scores' interval
-    every = {topic: spec.intervals["alerts" if topic == "hardware" else "scores"] for topic in topics}
+              "verdicts": ("GpuHealthScoreLow",),
+              "predictions": ("GpuFailurePredicted", "GpuActionRecommended")}
+    # only the alerts on raw telemetry run at "alerts"; the others read series recorded at the scores' interval
+    every = {topic: spec.intervals["alerts" if topic in raw else "scores"] for topic in topics}
     grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names], every[topic])
                for topic, names in topics.items()]
     assert sum(len(g.rules) for g in grouped) == len(rules), "an alert without a topic"
