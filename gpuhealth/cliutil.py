@@ -34,3 +34,26 @@ def parse_time(text: str | None) -> float | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise click.BadParameter(f"expected RFC 3339 or Unix seconds, got {text!r}") from None
+
+
+SELECTOR_OPTION = click.option(
+    "--selector", default=None,
+    help="PromQL label matchers of the exporter's series, e.g. 'job=\"dcgm\"' (default: the rule spec's "
+         "selector, so that the rules and the analyzer read the same series).")
+RULE_SPEC_OPTION = click.option("--rule-spec", type=click.Path(exists=True, dir_okay=False), default=None,
+                                help="Rule spec whose selector is the default (default: the packaged spec).")
+
+
+def resolve_selector(selector: str | None, rule_spec: str | None) -> str:
+    """--selector, or the rule spec's selector."""
+    from gpuhealth.rules.spec import SpecError, load_spec
+
+    if selector is not None:
+        if not selector.strip() or "{" in selector or "}" in selector:
+            raise click.BadParameter(f"expected label matchers without braces, such as job=\"dcgm\", got {selector!r}",
+                                     param_hint="--selector")
+        return selector.strip()
+    try:
+        return load_spec(rule_spec).selector
+    except SpecError as exc:
+        raise click.ClickException(str(exc)) from exc

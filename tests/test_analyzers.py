@@ -148,8 +148,56 @@ def test_each_feature_has_promql_and_sql():
         sql, params = f.sql()
         assert "%(at)s" in sql and params["metric"] == f.metric
         assert f.metric not in sql  # the metric name is a parameter, never pasted into SQL
-    sel = 'm{job=~"gpuhealth|dcgm-exporter"}'
-    assert Feature("x", "delta", "m", "1d").promql() == f"max by (UUID) (clamp_min({sel} - {sel} offset 1d, 0))"
+    sel = 'm{job="dcgm"}'
+    spans = ("1d", "12h", "6h", "3h", "1h", "30m", "10m")
+    growth = " or ".join([*(f"clamp_min({sel} - {sel} offset {w}, 0)" for w in spans), f"{sel} * 0"])
+    assert Feature("x", "delta", "m", "1d").promql('job="dcgm"') == f"max by (UUID) ({growth})"
+
+
+def test_features_default_to_the_rule_specs_selector():
+    from gpuhealth.rules.spec import load_spec
+
+    assert load_spec().selector in FEATURES[0].promql()
+    assert 'job="dcgm"' in FEATURES[0].promql('job="dcgm"') and "gpuhealth" not in FEATURES[0].promql('job="dcgm"')
+
+
+def _raw(**over) -> dict[str, np.ndarray]:
+    raw = {f.name: np.array([np.nan]) for f in FEATURES}
+    raw.update({k: np.array([float(v)]) for k, v in over.items()})
+    return raw
+
+
+def test_a_young_history_never_raises_the_accelerations():
+    """Over 2 hours the day's and the week's growth are the same few events: no acceleration."""
+    from gpuhealth.analyzers.features import derive
+
+    young = derive(_raw(sbe_1d=6, sbe_7d=6, pcie_replay_1d=4, pcie_replay_7d=4, history_days=1 / 12), np.array([1.0]))
+    full = derive(_raw(sbe_1d=6, sbe_7d=6, pcie_replay_1d=4, pcie_replay_7d=4, history_days=7), np.array([1.0]))
+    assert young["sbe_accel"][0] <= 1.0 and young["pcie_accel"][0] <= 1.0
+    assert full["sbe_accel"][0] == 6.0  # six in a day against a week that held only those six
+    # three days covered: the week's rate is per day of the three
+    mid = derive(_raw(sbe_1d=3, sbe_7d=9, history_days=3), np.array([1.0]))
+    assert mid["sbe_accel"][0] == pytest.approx(1.0)
+
+
+def test_a_young_history_scales_the_brake_share_to_the_whole_day():
+    from gpuhealth.analyzers.features import derive
+
+    assert derive(_raw(brake_1d=0.5, history_days=0.25), np.array([1.0]))["brake_1d"][0] == pytest.approx(0.125)
+    assert derive(_raw(brake_1d=0.5, history_days=4), np.array([1.0]))["brake_1d"][0] == pytest.approx(0.5)
+
+
+def test_frame_status_tells_judged_down_and_unknown():
+    from gpuhealth.analyzers.features import FeatureFrame, derive
+
+    rows = {"judged": dict(temp_now=50, power_1d=300, temp_7d=50, up_now=1),
+            "silent": dict(power_1d=300, temp_7d=50),  # dcgm-exporter dropped it: no up series
+            "off_bus": dict(temp_7d=50, power_1d=300, up_now=0),
+            "never": dict()}
+    raws = [_raw(**r) for r in rows.values()]
+    raw = {k: np.concatenate([r[k] for r in raws]) for k in raws[0]}
+    frame = FeatureFrame(0.0, list(rows), derive(raw, np.full(4, np.nan)))
+    assert list(frame.status()) == ["judged", "down", "down", "unknown"]
 
 
 class _FakeAPI(BaseHTTPRequestHandler):

@@ -98,6 +98,23 @@ def test_hand_computed_certain_failure_and_out_of_warranty_repair():
     assert any("100%" in d and "memory" in d for d in v.drivers)
 
 
+def test_a_failed_gpu_is_repaired_in_warranty_and_decommissioned_when_not_worth_it():
+    pricing = parse_pricing(simple_pricing())
+    failed = "not reporting since 2026-12-07 10:00 UTC"
+    young = value_gpu(dataclasses.replace(gpu(age_days=YEAR_DAYS), failed=failed), pricing)
+    # it earns nothing kept, and sells for its salvage only
+    assert young.npv_dollars["keep"] == pytest.approx(-1000 + 1000, rel=1e-9)
+    assert young.market_value_dollars == pytest.approx(1000)
+    assert young.recommended_action == "repair" and young.drivers[0] == failed
+    assert any("in warranty" in d for d in young.drivers)
+    # out of warranty, a repair that costs more than the GPU will earn: decommission, never keep or sell
+    old = value_gpu(dataclasses.replace(gpu(age_days=3.9 * YEAR_DAYS, u=0.05, mode="memory"), failed=failed), pricing)
+    assert old.npv_dollars["repair"] < old.npv_dollars["decommission"]
+    assert old.recommended_action == "decommission"
+    # the same GPU still working is kept or sold, not decommissioned
+    assert value_gpu(gpu(age_days=3.9 * YEAR_DAYS, u=0.05, mode="memory"), pricing).recommended_action != "decommission"
+
+
 def test_discounting_and_health_haircuts():
     pricing = parse_pricing(simple_pricing(discount_rate=0.1, opex_per_year=0))
     v = value_gpu(gpu(u=0.0, watts=0.0, pages=10, rows=250), pricing)

@@ -49,17 +49,20 @@ def fleet_exposition(n: int = 24) -> tuple[bytes, dict[str, float], list]:
     vals = value_fleet(gpus, load_pricing())
     prob = GaugeMetricFamily("gpuhealth_failure_probability", "p", labels=["UUID", "horizon", "model"])
     score = GaugeMetricFamily("gpu:health:score", "s", labels=["UUID", "Hostname", "modelName"])
+    temp = GaugeMetricFamily("DCGM_FI_DEV_GPU_TEMP", "t", labels=["UUID"])
     for g in gpus:
         for model, scale in (("survival", 1.0), ("xgboost", 0.8)):
             prob.add_metric([g.uuid, "7d", model], g.failure_probability_7d * scale)
             prob.add_metric([g.uuid, "30d", model], g.failure_probability_30d * scale)
         score.add_metric([g.uuid, assets[g.uuid].node, g.model], 1.0 - g.failure_probability_30d)
+        temp.add_metric([g.uuid], 55.0)
 
     class Collector:
         def collect(self):
             yield from economics_metric_families(vals, assets)
             yield prob
             yield score
+            yield temp
 
     registry = CollectorRegistry()
     registry.register(Collector())
@@ -92,12 +95,17 @@ def exposition_server():
 @pytest.mark.integration
 def test_report_from_real_prometheus(exposition_server, prometheus_factory, tmp_path):
     port, p30s, vals = exposition_server
-    prom = prometheus_factory(scrape_configs=[{"job_name": "gpuhealth-analyzer", "scrape_interval": "1s",
-                                               "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}])
+    # the same exposition scraped as the analyzer and, for its GPU temperatures, as the exporter's job "dcgm"
+    prom = prometheus_factory(scrape_configs=[
+        {"job_name": job, "scrape_interval": "1s", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        for job in ("gpuhealth-analyzer", "dcgm")])
     deadline = time.time() + 60
-    while time.time() < deadline and len(prom.query("gpuhealth_market_value_dollars")) < len(p30s):
+    while time.time() < deadline and (len(prom.query('gpuhealth_market_value_dollars{job="gpuhealth-analyzer"}'))
+                                      < len(p30s) or len(prom.query('DCGM_FI_DEV_GPU_TEMP{job="dcgm"}')) < len(p30s)):
         time.sleep(0.5)
-    fleet = fetch_fleet(prom.url)
+    with pytest.raises(ReportError, match=re.escape('selector job=~"gpuhealth|dcgm-exporter" matches no GPU')):
+        fetch_fleet(prom.url)  # the rule spec's default selector names other jobs
+    fleet = fetch_fleet(prom.url, selector='job="dcgm"')
     assert set(fleet.gpus) == set(p30s)
     by_uuid = {v.uuid: v for v in vals}
     for uuid, g in fleet.gpus.items():
@@ -109,7 +117,7 @@ def test_report_from_real_prometheus(exposition_server, prometheus_factory, tmp_
         assert g.health_score == pytest.approx(1.0 - p30s[uuid])
 
     out = tmp_path / "report.html"
-    r = CliRunner().invoke(main, ["report", "--prometheus", prom.url, "--out", str(out)])
+    r = CliRunner().invoke(main, ["report", "--prometheus", prom.url, "--out", str(out), "--selector", 'job="dcgm"'])
     assert r.exit_code == 0, r.output
     html = out.read_text()
     risky = {u for u, g in fleet.gpus.items() if g.max_probability >= 0.5 or g.action != "keep"}

@@ -38,9 +38,19 @@ class VerdictCollector:
         unknown = GaugeMetricFamily("gpuhealth_gpu_verdict_unknown",
                                     "1 when the GPU reported too little to be judged (never read as healthy).",
                                     labels=["UUID"])
+        down = GaugeMetricFamily("gpuhealth_gpu_down_since_timestamp_seconds",
+                                 "When a GPU that stopped reporting (seen within the week, silent or off the bus "
+                                 "now) last reported; only GPUs down.", labels=["UUID"])
+        history = GaugeMetricFamily("gpuhealth_gpu_history_days",
+                                    "How far back the GPU's telemetry reaches in Prometheus, in days (at most 7): "
+                                    "the windows of its verdict cover this much.", labels=["UUID"])
         if r is not None:
             for v in r.verdicts:
                 unknown.add_metric([v.uuid], 1.0 if v.status == "unknown" else 0.0)
+                if v.down_since is not None:
+                    down.add_metric([v.uuid], v.down_since)
+                if not math.isnan(v.history_days):
+                    history.add_metric([v.uuid], v.history_days)
                 for model, hp in v.probability.items():
                     for h, p in hp.items():
                         prob.add_metric([v.uuid, h, model], p)
@@ -52,7 +62,7 @@ class VerdictCollector:
                     trend.add_metric([v.uuid, s], x)
                 for name, w in v.factors:
                     factor.add_metric([v.uuid, name], w)
-        yield from (prob, rul, anomaly, trend, factor, unknown)
+        yield from (prob, rul, anomaly, trend, factor, unknown, down, history)
         if r is not None:
             valuations = [v.valuation for v in r.verdicts if v.valuation is not None]
             if valuations:

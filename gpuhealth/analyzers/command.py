@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from gpuhealth.cliutil import parse_duration, parse_time
+from gpuhealth.cliutil import RULE_SPEC_OPTION, SELECTOR_OPTION, parse_duration, parse_time, resolve_selector
 
 
 @click.command()
@@ -30,12 +30,14 @@ from gpuhealth.cliutil import parse_duration, parse_time
 @click.option("--once", is_flag=True, help="Run one cycle and exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the verdicts as JSON.")
 @click.option("--at", default=None, help="Evaluate as of this moment (RFC 3339 or Unix seconds).")
+@SELECTOR_OPTION
+@RULE_SPEC_OPTION
 def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str | None, pricing: str | None,
             models_dir: Path | None, primary: str | None, interval: str, listen: str, web_config_file: str | None,
-            once: bool, as_json: bool, at: str | None) -> None:
+            once: bool, as_json: bool, at: str | None, selector: str | None, rule_spec: str | None) -> None:
     """Predict failures, find anomalies and trends, value each GPU; serve it all as Prometheus gauges."""
     from gpuhealth.analyzers.collector import VerdictCollector
-    from gpuhealth.analyzers.cycle import Analyzer
+    from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
     from gpuhealth.analyzers.models import ModelError
     from gpuhealth.analyzers.promql import PromClient, PromQLError
     from gpuhealth.analyzers.registry import DEFAULT, load_version
@@ -43,6 +45,7 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     from gpuhealth.web import WebConfigError, load_web_config, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    selector = resolve_selector(selector, rule_spec)
     try:
         models = load_version(models_dir or DEFAULT)
     except ModelError as exc:
@@ -64,19 +67,19 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        analyzer = Analyzer(PromClient(url, hdrs), models, primary, assets, price, dsn)
+        analyzer = Analyzer(PromClient(url, hdrs), models, primary, assets, price, dsn, selector)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if once:
         try:
             result = analyzer.run(parse_time(at))
-        except PromQLError as exc:
+        except (PromQLError, NoGpusMatched) as exc:
             raise click.ClickException(str(exc)) from exc
         if as_json:
             click.echo(json.dumps(result.as_json(), indent=1))
         else:
-            judged = [v for v in result.verdicts if v.status == "judged"]
-            click.echo(f"{len(judged)} GPUs judged, {len(result.verdicts) - len(judged)} unknown, "
+            counts = {st: sum(v.status == st for v in result.verdicts) for st in ("judged", "down", "unknown")}
+            click.echo(f"{counts['judged']} GPUs judged, {counts['down']} down, {counts['unknown']} unknown, "
                        f"{result.queries} queries, {result.duration_seconds:.2f} s")
         return
     try:
@@ -110,14 +113,20 @@ def model() -> None:
 @click.option("--registry", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
               show_default=True)
 @click.option("--kinds", default="heuristic,survival,xgboost", show_default=True)
+@SELECTOR_OPTION
+@RULE_SPEC_OPTION
 def train(source: str, gpus: int, days: float, seed: int, hazard_scale: float, dsn: str | None, registry: Path,
-          kinds: str) -> None:
+          kinds: str, selector: str | None, rule_spec: str | None) -> None:
     """Train the models on labelled history, report held-out metrics and save a version."""
     from gpuhealth.analyzers.registry import save_version
     from gpuhealth.analyzers.training import sim_dataset, timescaledb_dataset, train_and_evaluate
 
+    selector = resolve_selector(selector, rule_spec)
     if source == "sim":
-        ds = sim_dataset(gpus, days, seed, hazard_scale)
+        try:
+            ds = sim_dataset(gpus, days, seed, hazard_scale, selector=selector)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
         trained_on = f"sim gpus={gpus} days={days} seed={seed} hazard_scale={hazard_scale}"
     else:
         if not dsn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers import anomalies
-from gpuhealth.analyzers.features import SELECTOR, FeatureFrame, online
+from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
 from gpuhealth.analyzers.models import Prediction
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.analyzers.registry import calibrate
@@ -38,12 +39,23 @@ FACTOR_MODE = {
 }
 
 
+STATUSES = ("judged", "down", "unknown")
+
+
+class NoGpusMatched(RuntimeError):
+    """The selector matches no GPU's telemetry: the message names the selector and the family read."""
+
+
 @dataclass
 class Verdict:
-    """What the analyzer says of one GPU."""
+    """What the analyzer says of one GPU.
+
+    ``judged``: reporting now, predicted from its telemetry; ``down``: seen within the last week but
+    not reporting now (off the bus, its node gone), valued as a failed GPU from its last telemetry and
+    the inventory; ``unknown``: in the inventory but never seen, or too little telemetry to judge."""
 
     uuid: str
-    status: str  # "judged" or "unknown"
+    status: str  # one of STATUSES
     model_name: str = ""
     probability: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> horizon -> p
     remaining_useful_life_days: float = float("nan")
@@ -51,6 +63,8 @@ class Verdict:
     trends: dict[str, float] = field(default_factory=dict)  # signal -> change per day
     factors: list[tuple[str, float]] = field(default_factory=list)
     valuation: object | None = None  # economics.Valuation when economics ran
+    history_days: float = float("nan")  # how far back its telemetry reaches (at most 7 days)
+    down_since: float | None = None  # down: when it last reported (Unix seconds)
 
     def as_json(self, primary: str) -> dict:
         """The verdict in `analyze --json` form."""
@@ -62,6 +76,9 @@ class Verdict:
         out = {"uuid": self.uuid, "status": self.status, "model": self.model_name,
                "failure_probability_7d": num(p.get("7d")), "failure_probability_30d": num(p.get("30d")),
                "remaining_useful_life_days": num(self.remaining_useful_life_days),
+               "history_days": num(self.history_days),
+               "down_since": (datetime.fromtimestamp(self.down_since, UTC).isoformat().replace("+00:00", "Z")
+                              if self.down_since is not None else None),
                "anomaly_score": num(max(self.anomaly.values())) if self.anomaly else None,
                "anomalies": {k: num(v) for k, v in self.anomaly.items()},
                "trends_per_day": {k: num(v) for k, v in self.trends.items()},
@@ -111,12 +128,22 @@ def trends_per_day(frame: FeatureFrame) -> dict[str, np.ndarray]:
                 "pcie_replays": (c["pcie_replay_1d"] - c["pcie_replay_7d"] / 7.0) / 3.5}
 
 
+def economic_utilization(frame: FeatureFrame, min_history_days: float = 1.0) -> np.ndarray:
+    """Each GPU's utilisation (0..1) for its economics: its week's mean; with less than a day of
+    history, where one idle hour would read as an idle GPU, the fleet's median instead."""
+    c = frame.columns
+    util = c["util_7d"] / 100.0
+    young = ~(np.nan_to_num(c["history_days"], nan=0.0) >= min_history_days) | np.isnan(util)
+    fleet = np.nanmedian(util) if np.isfinite(util).any() else 0.0
+    return np.where(young, fleet, util)
+
+
 class Analyzer:
     """Runs cycles against one Prometheus-compatible API with a set of loaded models."""
 
     def __init__(self, client: PromClient, models: dict[str, object], primary: str | None = None,
                  inventory: dict[str, Asset] | None = None, pricing=None, dsn: str | None = None,
-                 selector: str = SELECTOR) -> None:
+                 selector: str | None = None) -> None:
         if not models:
             raise ValueError("models: at least one model is needed")
         self.client = client
@@ -127,7 +154,7 @@ class Analyzer:
         self.inventory = inventory or {}
         self.pricing = pricing
         self.dsn = dsn
-        self.selector = selector
+        self.selector = selector or default_selector()
 
     def _ages(self, at: float) -> dict[str, float]:
         out = {}
@@ -140,37 +167,48 @@ class Analyzer:
         return out
 
     def run(self, at: float | None = None) -> CycleResult:
-        """One cycle as of ``at`` (default now)."""
+        """One cycle as of ``at`` (default now); NoGpusMatched when the selector finds no GPU."""
         t0 = time.monotonic()
         q0 = self.client.queries
         at = time.time() if at is None else at
         frame = online(self.client, at, self._ages(at), self.selector)
-        names = self.client.instant(f"max by (UUID, modelName) (last_over_time(DCGM_FI_DEV_GPU_TEMP{{{self.selector}}}"
-                                    "[1d]))", at)
+        if not frame.uuids:
+            raise NoGpusMatched(f"selector {self.selector}: no GPU's {COVERAGE_METRIC} in the week before "
+                                f"{datetime.fromtimestamp(at, UTC).isoformat()} (is the job named otherwise? "
+                                "set --selector or the rule spec's selector)")
+        names = self.client.instant(f"max by (UUID, modelName) (last_over_time({COVERAGE_METRIC}{{{self.selector}}}"
+                                    "[7d]))", at)
         model_of = {lab["UUID"]: lab.get("modelName", "") for lab, _ in names if "UUID" in lab}
-        judged = frame.reporting()
+        status = frame.status()
         x = frame.matrix()
         predictions: dict[str, Prediction] = {}
         for name, m in self.models.items():
-            if len(x):
-                pred = m.predict(x)
-                if getattr(m, "prior_odds", 1.0) != 1.0:
-                    pred.probability = calibrate(pred.probability, m.prior_odds)
-                predictions[name] = pred
+            pred = m.predict(x)
+            if getattr(m, "prior_odds", 1.0) != 1.0:
+                pred.probability = calibrate(pred.probability, m.prior_odds)
+            predictions[name] = pred
         anomaly = anomalies.scores(self.client, at, self.selector, model_of)
         trends = trends_per_day(frame)
-        primary = predictions.get(self.primary)
-        rul = remaining_life_days(primary.probability["30d"]) if primary else np.array([])
+        primary = predictions[self.primary]
+        rul = remaining_life_days(primary.probability["30d"])
+        down = [u for u, st in zip(frame.uuids, status, strict=True) if st == "down"]
+        last_seen = self._last_seen(down, at) if down else {}
         verdicts = []
         for i, uuid in enumerate(frame.uuids):
-            v = Verdict(uuid=uuid, status="judged" if judged[i] else "unknown", model_name=model_of.get(uuid, ""))
-            if judged[i]:
+            v = Verdict(uuid=uuid, status=str(status[i]), model_name=model_of.get(uuid, ""),
+                        history_days=float(frame.columns["history_days"][i]))
+            if v.status == "judged":
                 v.probability = {name: {h: float(p.probability[h][i]) for h in p.probability}
                                  for name, p in predictions.items()}
                 v.remaining_useful_life_days = float(rul[i])
                 v.factors = primary.factors[i]
                 v.anomaly = anomaly.get(uuid, {})
                 v.trends = {k: float(arr[i]) for k, arr in trends.items() if not math.isnan(arr[i])}
+            elif v.status == "down":  # it has failed: what its last telemetry pointed at says what failed
+                v.probability = {name: {h: 1.0 for h in p.probability} for name, p in predictions.items()}
+                v.remaining_useful_life_days = 0.0
+                v.factors = primary.factors[i]
+                v.down_since = last_seen.get(uuid)
             verdicts.append(v)
         for uuid in sorted(set(self.inventory) - set(frame.uuids)):
             verdicts.append(Verdict(uuid=uuid, status="unknown", model_name=self.inventory[uuid].model))
@@ -182,28 +220,43 @@ class Analyzer:
             self._store(result)
         return result
 
+    def _last_seen(self, uuids: list[str], at: float) -> dict[str, float]:
+        """When each of these GPUs last reported (to the minute), in one query."""
+        pattern = "|".join(re.escape(u) for u in uuids).replace("\\", "\\\\").replace('"', '\\"')
+        expr = (f"max by (UUID) (max_over_time(timestamp({COVERAGE_METRIC}{{{self.selector}, "
+                f'UUID=~"{pattern}"}})[7d:1m]))')
+        return self.client.by_uuid(expr, at)
+
     def _value(self, verdicts: list[Verdict], frame: FeatureFrame) -> None:
         from gpuhealth.analyzers.economics import GpuEconInput, value_fleet
 
         index = {u: i for i, u in enumerate(frame.uuids)}
         c = frame.columns
+        utilization = economic_utilization(frame)
         inputs, owners = [], []
         for v in verdicts:
-            if v.status != "judged":
+            if v.status not in ("judged", "down"):
                 continue
             i = index[v.uuid]
             p = v.probability[self.primary]
             mode = next((FACTOR_MODE.get(n) for n, _ in v.factors if FACTOR_MODE.get(n)), None)
+            if v.status == "down":
+                since = (datetime.fromtimestamp(v.down_since, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                         if v.down_since is not None else "some time within the last week")
+                failed = f"not reporting since {since}"
+            else:
+                failed = "row remapping failed: the GPU needs a reset or repair" if c["remap_failure"][i] >= 1 else ""
             asset = self.inventory.get(v.uuid)
             age = c["age_days"][i]
             inputs.append(GpuEconInput(
                 uuid=v.uuid, model=v.model_name or (asset.model if asset else ""),
                 age_days=float(age) if not math.isnan(age) else 365.0,
-                utilization=float(np.nan_to_num(c["util_1d"][i]) / 100.0),
+                utilization=float(utilization[i]),
                 power_watts=float(np.nan_to_num(c["power_1d"][i])), failure_probability_7d=p["7d"],
                 failure_probability_30d=p["30d"], failure_mode=mode if p["30d"] >= 0.2 else None,
                 retired_pages=float(np.nan_to_num(c["retired_dbe"][i])),
-                remapped_rows=float(np.nan_to_num(c["unc_remaps"][i]) + np.nan_to_num(c["corr_remaps_7d"][i]))))
+                remapped_rows=float(np.nan_to_num(c["unc_remaps"][i]) + np.nan_to_num(c["corr_remaps_7d"][i])),
+                failed=failed))
             owners.append(v)
         for v, valuation in zip(owners, value_fleet(inputs, self.pricing), strict=True):
             v.valuation = valuation

@@ -14,6 +14,7 @@ from gpuhealth.analyzers.assets import (
     read_inventory_file,
     set_asset_fields,
 )
+from gpuhealth.cliutil import RULE_SPEC_OPTION, SELECTOR_OPTION, resolve_selector
 
 _DB = click.option("--db", "dsn", envvar="GPUHEALTH_DB", help="PostgreSQL DSN (or $GPUHEALTH_DB).")
 
@@ -79,12 +80,16 @@ def set_cmd(uuid: str, assignments: tuple[str, ...], dsn: str) -> None:
 @click.option("--risk-threshold", default=0.5, show_default=True,
               help="A GPU is at risk when a failure probability reaches this, or an action other than keep is "
                    "recommended.")
-def report(url: str, out: Path, at: str | None, risk_threshold: float) -> None:
+@SELECTOR_OPTION
+@RULE_SPEC_OPTION
+def report(url: str, out: Path, at: str | None, risk_threshold: float, selector: str | None,
+           rule_spec: str | None) -> None:
     """Write one self-contained HTML fleet report: at-risk GPUs, recommended actions, their dollar impact."""
     from gpuhealth.analyzers.report import ReportError, build_report, fetch_fleet, parse_time
 
+    selector = resolve_selector(selector, rule_spec)
     try:
-        fleet = fetch_fleet(url, at=parse_time(at) if at else None)
+        fleet = fetch_fleet(url, at=parse_time(at) if at else None, selector=selector)
         html = build_report(fleet, risk_threshold=risk_threshold)
     except ReportError as exc:
         raise click.ClickException(str(exc)) from None

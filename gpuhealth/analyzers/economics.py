@@ -55,6 +55,10 @@ class GpuEconInput:
     failure_mode: str | None  # memory|thermal|power|interconnect|None
     retired_pages: float
     remapped_rows: float
+    # set when the GPU has already failed, saying how ("not reporting since 2026-12-07 10:00 UTC", "row
+    # remapping failed"): it earns nothing, is worth its salvage as it is, and is repaired (RMA in
+    # warranty) or decommissioned
+    failed: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class _Arrays:
         self.p30 = np.maximum(np.clip(np.nan_to_num(col("failure_probability_30d"), nan=0.0), 0.0, 1.0), self.p7)
         self.pages = np.maximum(np.nan_to_num(col("retired_pages"), nan=0.0), 0.0)
         self.rows = np.maximum(np.nan_to_num(col("remapped_rows"), nan=0.0), 0.0)
+        self.down = np.array([bool(g.failed) for g in gpus])
         self.modes = [pricing.repair(g.failure_mode) for g in gpus]
         self.known_model = np.array([g.model in pricing.models and g.model != DEFAULT_MODEL for g in gpus])
         names = [g.model if ok else DEFAULT_MODEL for g, ok in zip(gpus, self.known_model, strict=True)]
@@ -189,13 +194,13 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
     cond_factor = np.array([m.condition_factor for m in x.modes])
     condition = 1.0 - x.p30 * (1.0 - cond_factor)
     share_now = x.value_share(x.age)
-    market = np.maximum(x.new_price * share_now * used * health * condition, x.salvage)
+    market = np.where(x.down, x.salvage, np.maximum(x.new_price * share_now * used * health * condition, x.salvage))
     mv_end = np.maximum(x.new_price * x.value_share(x.age + horizon) * used * health, x.salvage)
 
     disc_mid = (1.0 + pricing.discount_rate) ** -(0.5 * (t[1:] + t[:-1]))
     opex_pv = pricing.opex_per_year * float((disc_mid * np.diff(t)).sum())
 
-    acute = _acute_cdf(x.p7, x.p30, t)
+    acute = np.where(x.down[:, None], 1.0, _acute_cdf(x.p7, x.p30, t))  # a failed GPU earns nothing from now on
     keep = _operate(x, pricing, t, acute, zero, mv_end) - opex_pv
     keep_no_acute = _operate(x, pricing, t, np.zeros_like(acute), zero, mv_end) - opex_pv
 
@@ -222,6 +227,8 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
     gain = npv[np.arange(n), best] - keep
     margin = np.maximum(pricing.margin_dollars, pricing.margin_fraction * np.abs(keep))
     chosen = np.where((best != 0) & (gain >= margin), best, 0)
+    # a failed GPU is repaired or decommissioned, whichever is worth more: leaving it dead is no verdict
+    chosen = np.where(x.down, np.where(npv[:, 1] >= npv[:, 3], 1, 3), chosen)
 
     energy_h = x.watts * pricing.pue * pricing.power_price_per_kwh / 1000.0
     out = []
@@ -234,7 +241,8 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
             repair_cost=float(cost[i]), success=float(success[i]), rent=float(x.rent[i]), u=float(x.u[i]),
             energy_h=float(energy_h[i]), watts=float(x.watts[i]), age=float(x.age[i]), market=float(market[i]),
             share=float(share_now[i]), haircut=float(1.0 - health[i] * condition[i]), pages=float(x.pages[i]),
-            rows=float(x.rows[i]), known_model=bool(x.known_model[i]), salvage=float(x.salvage[i]))
+            rows=float(x.rows[i]), known_model=bool(x.known_model[i]), salvage=float(x.salvage[i]),
+            failed=g.failed)
         out.append(Valuation(uuid=g.uuid, market_value_dollars=float(market[i]),
                              npv_dollars=dict(zip(ACTIONS, npv[i].tolist(), strict=True)),
                              recommended_action=action, drivers=_drivers(ctx)))
@@ -269,12 +277,13 @@ class _DriverContext:
     rows: float
     known_model: bool
     salvage: float
+    failed: str = ""
 
 
 def _drivers(c: _DriverContext) -> list[str]:
     """The main reasons for the recommendation, most important first (at most five)."""
     risk = (f"30-day failure probability {c.p30:.0%} ({c.mode}); expected loss from a failure if kept "
-            f"${c.loss:,.0f}") if c.p30 >= 0.05 else None
+            f"${c.loss:,.0f}") if c.p30 >= 0.05 and not c.failed else None
     fix = (f"in warranty ({c.warranty_left:.1f} y left): RMA ${c.repair_cost:,.0f}, {c.success:.0%} success"
            if c.in_warranty else
            f"out of warranty: repair ${c.repair_cost:,.0f} at {c.success:.0%} success")
@@ -291,6 +300,8 @@ def _drivers(c: _DriverContext) -> list[str]:
              "sell": [risk, value, earn, wear],
              "decommission": [risk, f"salvage ${c.salvage:,.0f}", value, earn]}[c.action]
     out = [lead, *[d for d in order if d]]
+    if c.failed:
+        out.insert(0, c.failed)
     if not c.known_model:
         out.insert(1, "model not in the pricing: default prices")
     return out[:5]

@@ -20,8 +20,18 @@ import numpy as np
 from gpuhealth.analyzers.promql import PromClient
 
 SECONDS = {"m": 60, "h": 3600, "d": 86400}
-SELECTOR = 'job=~"gpuhealth|dcgm-exporter"'
 QUERY_THREADS = 4  # feature queries in flight at once (Prometheus's default limit is 20)
+# the spans a growth falls back to, longest first, when its window reaches back before the first sample
+# (a young Prometheus, a GPU added lately): the growth over the longest span that holds data
+SPANS: tuple[str, ...] = ("7d", "4d", "2d", "1d", "12h", "6h", "3h", "1h", "30m", "10m")
+COVERAGE_METRIC = "DCGM_FI_DEV_GPU_TEMP"  # the family whose history says how far back a GPU's data reaches
+
+
+def default_selector() -> str:
+    """The rule spec's selector, so that the rules and the analyzers read the same series."""
+    from gpuhealth.rules.spec import load_spec
+
+    return load_spec().selector
 
 
 def seconds(window: str) -> int:
@@ -29,58 +39,97 @@ def seconds(window: str) -> int:
     return int(window[:-1]) * SECONDS[window[-1]]
 
 
+def spans(window: str) -> tuple[str, ...]:
+    """The window and the shorter fallback spans, longest first."""
+    return (window, *(s for s in SPANS if seconds(s) < seconds(window)))
+
+
 @dataclass(frozen=True)
 class Feature:
-    """One per-GPU feature: ``kind`` of ``metric`` over ``window``, aggregated per UUID by ``agg``."""
+    """One per-GPU feature: ``kind`` of ``metric`` over ``window``, aggregated per UUID by ``agg``.
+
+    A window covers what exists: an average, maximum or minimum is over the samples in it, a growth
+    (``delta``) is over the longest of ``spans(window)`` that holds data, and ``coverage`` is that span
+    in days for the metric itself (how far back the GPU's history reaches, capped at the window)."""
 
     name: str
-    kind: str  # last | delta | avg | max | min
+    kind: str  # last | delta | avg | max | min | coverage
     metric: str
     window: str = "10m"
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     agg: str = "max"  # how series of one GPU combine: max or sum
     help: str = ""
-    # delta only: a series that did not exist at the window's start counts from zero (the exporter's
-    # XID counters appear with their first event, so their first events would otherwise be lost)
+    # delta only: a series that did not exist at the span's start counts from zero if the GPU's
+    # telemetry did (the exporter's XID counters appear with their first event); the span is then
+    # the GPU's telemetry's
     from_zero: bool = False
 
-    def selector(self, base: str = SELECTOR) -> str:
+    def selector(self, base: str | None = None) -> str:
         """The metric's PromQL selector."""
         extra = "".join(f', {k}=~"{"|".join(v)}"' for k, v in self.labels.items())
-        return f"{self.metric}{{{base}{extra}}}"
+        return f"{self.metric}{{{base or default_selector()}{extra}}}"
 
-    def promql(self, base: str = SELECTOR) -> str:
+    def promql(self, base: str | None = None) -> str:
         """The feature over all GPUs, one value per UUID."""
+        base = base or default_selector()
         s = self.selector(base)
-        inner = {
-            "last": f"last_over_time({s}[{self.window}])",
-            "delta": (f"(clamp_min({s} - {s} offset {self.window}, 0) or {s})" if self.from_zero
-                      else f"clamp_min({s} - {s} offset {self.window}, 0)"),
-            "avg": f"avg_over_time({s}[{self.window}])",
-            "max": f"max_over_time({s}[{self.window}])",
-            "min": f"min_over_time({s}[{self.window}])",
-        }[self.kind]
+        if self.kind == "delta" and self.from_zero:
+            telemetry = f"{COVERAGE_METRIC}{{{base}}}"
+            terms = [f"((clamp_min({s} - {s} offset {w}, 0) or {s}) and on (UUID) {telemetry} offset {w})"
+                     for w in spans(self.window)]
+            inner = " or ".join([*terms, s])
+        elif self.kind == "delta":  # younger than every span: no growth seen yet
+            inner = " or ".join([*(f"clamp_min({s} - {s} offset {w}, 0)" for w in spans(self.window)), f"{s} * 0"])
+        elif self.kind == "coverage":
+            inner = " or ".join([*(f"({s} offset {w}) * 0 + {seconds(w) / 86400:g}" for w in spans(self.window)),
+                                 f"{s} * 0"])
+        else:
+            fn = {"last": "last_over_time", "avg": "avg_over_time", "max": "max_over_time",
+                  "min": "min_over_time"}[self.kind]
+            inner = f"{fn}({s}[{self.window}])"
         return f"{self.agg} by (UUID) ({inner})"
 
     def sql(self) -> tuple[str, dict]:
         """The feature over the sink's 1-minute rollups at %(at)s, one row (uuid, value) per GPU."""
         cond = "".join(f" AND (s.labels->>'{k}') = ANY(%(l_{k})s)" for k in self.labels)
         params = {"metric": self.metric, "window": f"{seconds(self.window)} seconds",
-                  **{f"l_{k}": list(v) for k, v in self.labels.items()}}
-        base = ("FROM samples_1m r JOIN series s ON s.id = r.series_id "
-                f"WHERE s.metric = %(metric)s AND s.uuid IS NOT NULL{cond}")
+                  "coverage_metric": COVERAGE_METRIC, **{f"l_{k}": list(v) for k, v in self.labels.items()}}
+        joined = "FROM samples_1m r JOIN series s ON s.id = r.series_id WHERE s.uuid IS NOT NULL"
+        base = f"{joined} AND s.metric = %(metric)s{cond}"
+        telemetry = f"{joined} AND s.metric = %(coverage_metric)s"
+        windows = spans(self.window)
 
-        def last_at(t: str) -> str:
-            return (f"SELECT DISTINCT ON (r.series_id) r.series_id, s.uuid, r.last AS v {base} "
+        def last_at(t: str, where: str = base, lookback: str = "5 minutes") -> str:
+            # the value of each series at t, as a PromQL instant selector sees it (5 minutes back)
+            return (f"SELECT DISTINCT ON (r.series_id) r.series_id, s.uuid, r.last AS v {where} "
                     f"AND r.bucket + interval '1 minute' <= {t} AND r.bucket + interval '1 minute' > {t} - "
-                    f"interval '10 minutes' ORDER BY r.series_id, r.bucket DESC")
+                    f"interval '{lookback}' ORDER BY r.series_id, r.bucket DESC")
+
+        def back(w: str) -> str:
+            return f"(%(at)s - interval '{seconds(w)} seconds')"
+
+        def each_span(where: str) -> str:
+            # every series' value at each span back, k numbering the spans longest first
+            return " UNION ALL ".join(f"SELECT {k} AS k, x.* FROM ({last_at(back(w), where)}) x"
+                                      for k, w in enumerate(windows))
 
         if self.kind == "last":
-            per_series = f"SELECT uuid, v FROM ({last_at('%(at)s')}) x"
+            per_series = f"SELECT uuid, v FROM ({last_at('%(at)s', lookback=f'{seconds(self.window)} seconds')}) x"
+        elif self.kind == "coverage":
+            days = " ".join(f"WHEN {k} THEN {seconds(w) / 86400:g}" for k, w in enumerate(windows))
+            days = f"CASE b.k {days} END"
+            first = f"SELECT DISTINCT ON (series_id) * FROM ({each_span(base)}) e ORDER BY series_id, k"
+            per_series = (f"SELECT coalesce(a.uuid, b.uuid) AS uuid, coalesce({days}, 0) AS v "
+                          f"FROM ({last_at('%(at)s')}) a FULL JOIN ({first}) b ON a.series_id = b.series_id")
+        elif self.kind == "delta" and self.from_zero:
+            gpu_span = f"SELECT uuid, min(k) AS k FROM ({each_span(telemetry)}) g GROUP BY uuid"
+            per_series = (f"SELECT a.uuid, greatest(a.v - coalesce(b.v, 0), 0) AS v FROM ({last_at('%(at)s')}) a "
+                          f"LEFT JOIN ({gpu_span}) g ON g.uuid = a.uuid "
+                          f"LEFT JOIN ({each_span(base)}) b ON b.series_id = a.series_id AND b.k = g.k")
         elif self.kind == "delta":
-            join, old = ("LEFT JOIN", "coalesce(b.v, 0)") if self.from_zero else ("JOIN", "b.v")
-            per_series = (f"SELECT a.uuid, greatest(a.v - {old}, 0) AS v FROM ({last_at('%(at)s')}) a "
-                          f"{join} ({last_at('(%(at)s - %(window)s::interval)')}) b ON a.series_id = b.series_id")
+            first = f"SELECT DISTINCT ON (series_id) * FROM ({each_span(base)}) e ORDER BY series_id, k"
+            per_series = (f"SELECT a.uuid, greatest(a.v - coalesce(b.v, a.v), 0) AS v FROM ({last_at('%(at)s')}) a "
+                          f"LEFT JOIN ({first}) b ON a.series_id = b.series_id")
         else:
             window = "r.bucket >= %(at)s - %(window)s::interval AND r.bucket + interval '1 minute' <= %(at)s"
             expr = {"avg": "sum(r.avg * r.count) / sum(r.count)", "max": "max(r.max)", "min": "min(r.min)"}[self.kind]
@@ -109,6 +158,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("power_min_1d", "min", "DCGM_FI_DEV_POWER_USAGE", "1d", help="lowest power, last day"),
     Feature("power_limit", "last", "DCGM_FI_DEV_POWER_MGMT_LIMIT", help="power limit"),
     Feature("util_1d", "avg", "DCGM_FI_DEV_GPU_UTIL", "1d", help="mean utilisation, last day"),
+    Feature("util_7d", "avg", "DCGM_FI_DEV_GPU_UTIL", "7d", help="mean utilisation, last week"),
     Feature("thermal_violation_1d", "delta", "DCGM_FI_DEV_THERMAL_VIOLATION", "1d", help="ns throttled by heat"),
     Feature("power_violation_1d", "delta", "DCGM_FI_DEV_POWER_VIOLATION", "1d", help="ns throttled by power"),
     Feature("pcie_replay_1d", "delta", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "1d", help="PCIe replays in a day"),
@@ -129,6 +179,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature("brake_1d", "avg", "gpuhealth_clock_event_active", "1d", {"reason": ("hw_power_brake",)},
             help="share of the day in power-brake slowdown"),
     Feature("up_min_1h", "min", "gpuhealth_gpu_up", "1h", help="whether the GPU answered all of the last hour"),
+    Feature("up_now", "last", "gpuhealth_gpu_up", help="whether the GPU answers now (gpuhealth's exporter only)"),
+    Feature("temp_now", "last", COVERAGE_METRIC, help="temperature now: whether the GPU reports at all"),
+    Feature("history_days", "coverage", COVERAGE_METRIC, "7d",
+            help="how far back the GPU's telemetry reaches, in days (the spans' steps, at most 7)"),
 )
 
 # what the models see: derived from the raw features (and the asset inventory's age)
@@ -153,17 +207,31 @@ class FeatureFrame:
         return np.column_stack([self.columns[n] for n in names]) if self.uuids else np.zeros((0, len(names)))
 
     def reporting(self) -> np.ndarray:
-        """Whether each GPU reported enough to be judged (temperature and power known)."""
-        return ~np.isnan(self.columns["temp_1d"]) & ~np.isnan(self.columns["power_1d"])
+        """Whether each GPU reports now, enough to be judged (temperature now, power over the day)."""
+        c = self.columns
+        return ~np.isnan(c["temp_now"]) & ~np.isnan(c["power_1d"]) & (np.nan_to_num(c["up_now"], nan=1.0) != 0)
+
+    def status(self) -> np.ndarray:
+        """Each GPU's status: judged (reporting now), down (seen within the week, silent or off the bus
+        now) or unknown (too little telemetry to say)."""
+        c = self.columns
+        seen = ~np.isnan(c["temp_7d"]) | (np.nan_to_num(c["up_now"], nan=1.0) == 0)
+        return np.where(self.reporting(), "judged", np.where(seen, "down", "unknown"))
 
 
 def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.ndarray]:
-    """The model features from the raw ones."""
+    """The model features from the raw ones.
+
+    Over a young history the growths cover less than their windows; counts stay counts over what was
+    covered (never more than a full window would hold, so a missing past never adds risk), and the
+    rates compared by the accelerations are per day of what was covered."""
     with np.errstate(divide="ignore", invalid="ignore"):
+        covered = np.clip(np.nan_to_num(raw["history_days"], nan=0.0), 1.0 / 144, 7.0)
+        day, week = np.minimum(covered, 1.0), np.minimum(covered, 7.0)
         r1 = (raw["temp_1d"] - 25.0) / np.maximum(raw["power_1d"], 10.0)
         r7 = (raw["temp_7d"] - 25.0) / np.maximum(raw["power_7d"], 10.0)
         out = dict(raw)
-        out["sbe_accel"] = raw["sbe_1d"] / np.maximum(raw["sbe_7d"] / 7.0, 1.0)
+        out["sbe_accel"] = raw["sbe_1d"] / np.maximum(raw["sbe_7d"] / week, 1.0)
         out["thermal_r_1d"] = r1
         out["thermal_r_trend"] = r1 - r7
         # temperature rise per watt between the day's coolest and hottest moments (the rack's inlet
@@ -171,9 +239,10 @@ def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.nda
         swing = raw["power_max_1d"] - raw["power_min_1d"]
         slope = (raw["temp_max_1d"] - raw["temp_min_1d"]) / swing
         out["thermal_rise_1d"] = np.where(swing >= 0.25 * raw["power_limit"], slope * raw["power_limit"], np.nan)
-        out["pcie_accel"] = raw["pcie_replay_1d"] / np.maximum(raw["pcie_replay_7d"] / 7.0, 1.0)
+        out["pcie_accel"] = raw["pcie_replay_1d"] / np.maximum(raw["pcie_replay_7d"] / week, 1.0)
         out["thermal_violation_frac"] = raw["thermal_violation_1d"] / 86400e9
         out["power_violation_frac"] = raw["power_violation_1d"] / 86400e9
+        out["brake_1d"] = raw["brake_1d"] * day  # a share of the whole day, as the violation shares are
         out["power_peak_ratio"] = raw["power_max_1d"] / raw["power_limit"]
         out["nvlink_errors_1d"] = raw["nvlink_crc_1d"] + np.nan_to_num(raw["nvlink_recovery_1d"])
         out["downtrained"] = np.where(np.isnan(raw["link_width"]), np.nan,
@@ -190,9 +259,10 @@ def _to_frame(values: dict[str, dict[str, float]], at: float, ages: dict[str, fl
 
 
 def online(client: PromClient, at: float | None = None, ages: dict[str, float] | None = None,
-           selector: str = SELECTOR) -> FeatureFrame:
+           selector: str | None = None) -> FeatureFrame:
     """Every feature of every GPU from PromQL: one fleet-wide query per feature."""
     at = at if at is not None else time.time()
+    selector = selector or default_selector()
     # a few queries in flight at once: Prometheus evaluates one while the client parses another's answer
     with ThreadPoolExecutor(QUERY_THREADS) as pool:
         answers = pool.map(lambda f: client.by_uuid(f.promql(selector), at), FEATURES)

@@ -108,9 +108,13 @@ def _query(session: requests.Session, url: str, expr: str, at: datetime) -> list
     return body["data"]["result"]
 
 
-def fetch_fleet(url: str, at: datetime | None = None) -> FleetReport:
-    """Read every GPU's predictions, valuation, recommendation, health score and asset record at ``at``."""
+def fetch_fleet(url: str, at: datetime | None = None, selector: str | None = None) -> FleetReport:
+    """Read every GPU's predictions, valuation, recommendation, health score and asset record at ``at``:
+    the GPUs whose exporter series ``selector`` matches (default: the rule spec's), within the week."""
+    from gpuhealth.analyzers.features import COVERAGE_METRIC, default_selector
+
     at = at or datetime.now(UTC)
+    selector = selector or default_selector()
     gpus: dict[str, GpuReport] = {}
     missing: list[str] = []
 
@@ -151,6 +155,12 @@ def fetch_fleet(url: str, at: datetime | None = None) -> FleetReport:
             g.model = labels.get("model") or g.model
             g.datacenter = labels.get("datacenter", "")
             g.host = g.host or labels.get("node", "")
+        matched = {item["metric"].get("UUID") for item in
+                   _query(s, url, f"group by (UUID) (last_over_time({COVERAGE_METRIC}{{{selector}}}[7d]))", at)}
+    if not matched - {None}:
+        raise ReportError(f"{url}: selector {selector} matches no GPU's {COVERAGE_METRIC} in the week before "
+                          f"{at.isoformat()} (set --selector or the rule spec's selector)")
+    gpus = {u: g for u, g in gpus.items() if u in matched}
     return FleetReport(url=url, at=at, gpus=gpus, missing=missing)
 
 

@@ -12,7 +12,7 @@ import logging
 import threading
 
 from gpuhealth.analyzers.collector import VerdictCollector
-from gpuhealth.analyzers.cycle import Analyzer
+from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
 from gpuhealth.analyzers.exposition import render
 from gpuhealth.analyzers.promql import PromQLError
 from gpuhealth.web import GuardedHandler, GuardedServer, WebConfig, make_server
@@ -36,6 +36,11 @@ class AnalyzerService:
             self.collector.result = self.analyzer.run()
             self.collector.healthy = True
             return True
+        except NoGpusMatched as exc:
+            self.collector.cycles_failed += 1
+            self.collector.healthy = False
+            log.warning("analysis cycle found nothing to judge: %s", exc)
+            return False
         except PromQLError as exc:
             self.collector.query_errors += 1
             self.collector.cycles_failed += 1

@@ -201,7 +201,7 @@ def fleet_parts(gpus: int, seed: int) -> list[tuple[int, int]]:
 
 def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
                 workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None,
-                warmup_days: float = 7.0, end: float | None = None) -> Dataset:
+                warmup_days: float = 7.0, end: float | None = None, selector: str | None = None) -> Dataset:
     """Simulate a history, backfill it into a temporary Prometheus and build rows through PromQL:
     the same path the analyzer takes online. Rows start after ``warmup_days`` of history, so that
     every weekly feature window is full (as in a fleet whose Prometheus holds weeks of data), and end
@@ -217,12 +217,13 @@ def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hou
     for k, (n, part_seed) in enumerate(fleet_parts(gpus, seed)):
         sub = None if workdir is None else Path(workdir) / (f"part{k}" if gpus > SIM_PART_GPUS else "")
         parts.append(_sim_fleet(n, days, part_seed, hazard_scale, step_hours, sub, progress, model_mix,
-                                warmup_days, end))
+                                warmup_days, end, selector))
     return parts[0] if len(parts) == 1 else Dataset.concat(parts)
 
 
 def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float, workdir: Path | None,
-               progress: bool | None, model_mix: dict | None, warmup_days: float, end: float | None) -> Dataset:
+               progress: bool | None, model_mix: dict | None, warmup_days: float, end: float | None,
+               selector: str | None = None) -> Dataset:
     import csv
 
     from gpuhealth import stack
@@ -257,8 +258,12 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
             start = summary["start"]
             instants = list(np.arange(start + warmup_days * DAY, summary["end"] - 7 * DAY + 1,
                                       step_hours * 3600.0))
-            return build_dataset(lambda t: online(client, t, ages_at(purchase, t)), instants, failures,
-                                 summary["end"], progress)
+            ds = build_dataset(lambda t: online(client, t, ages_at(purchase, t), selector), instants, failures,
+                               summary["end"], progress)
+            if not len(ds.uuid):
+                raise ValueError(f"selector {selector}: matches none of the simulated history's series "
+                                 '(scraped as job="gpuhealth")')
+            return ds
         finally:
             prom.stop()
     finally:
