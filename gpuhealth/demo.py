@@ -1,11 +1,14 @@
-"""`gpuhealth demo`: the whole system on a simulated fleet, until Ctrl-C.
+"""`gpuhealth demo`: the whole system on a simulated fleet, until Ctrl-C or SIGTERM.
 
-Starts, on free loopback ports in one folder: the exporter on a simulated fleet with some GPUs
-degrading; PostgreSQL with TimescaleDB, the schema and the remote-write sink; Prometheus scraping
-the exporter and the analyzer, evaluating the generated recording and alert rules, remote-writing
-to the sink and alerting to Alertmanager; Alertmanager delivering to a local webhook that the demo
-prints; the analyzer predicting failures and valuing each GPU. It prints where to look, then every
-so often the GPUs most likely to fail and why.
+First writes a few weeks of the fleet's history (some GPUs already in a precursor) and backfills it
+into Prometheus's storage, so that every window the rules and the analyzer read holds real data, as
+in a production deployment. Then starts, on free loopback ports in one folder: the exporter going on
+from the history's end in real time (one GPU fails within minutes); PostgreSQL with TimescaleDB, the
+schema and the remote-write sink; Prometheus scraping the exporter and the analyzer, evaluating the
+generated recording and alert rules, remote-writing to the sink and alerting to Alertmanager;
+Alertmanager delivering to a local webhook that the demo prints; the analyzer predicting failures
+and valuing each GPU. It prints where to look, then every so often the GPUs most likely to fail and
+why. SIGTERM and SIGINT stop every part and remove the temporary folder.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +31,9 @@ import yaml
 from gpuhealth import stack
 
 REPO = Path(__file__).resolve().parent.parent
+HISTORY_STEP = 300  # seconds between the history's samples
+PRIMARY = "xgboost"  # the analyzer's primary model, whose probabilities the demo prints
+DEMO_INSTANCE = "demo-exporter:9494"  # the instance label of the exporter's series, in the history and live
 
 
 @dataclass
@@ -103,41 +110,69 @@ def _alertmanager_config(path: Path, webhook: str) -> Path:
     return path
 
 
-def _rule_files(workdir: Path) -> list[Path]:
-    """The generated rules with every group every 10 s: the simulated clock runs fast."""
-    from gpuhealth.rules.generate import generate_every
+def _rule_files(workdir: Path, speedup: float) -> list[Path]:
+    """The generated rules: as in production in real time; every group every 10 s on a fast clock."""
+    from gpuhealth.rules.generate import generate, generate_every
     from gpuhealth.rules.spec import load_spec
 
-    return generate_every(load_spec(), workdir, "10s")
+    return generate(load_spec(), workdir) if speedup == 1 else generate_every(load_spec(), workdir, "10s")
 
 
-def start_demo(workdir: Path, gpus: int, speedup: float, seed: int) -> DemoStack:
+def write_history(workdir: Path, gpus: int, seed: int, days: float, progress: bool | None = None
+                  ) -> tuple[float, float]:
+    """Write and backfill the fleet's history into workdir/tsdb; returns its (start, end), Unix seconds."""
+    from gpuhealth.sim.history import HistoryConfig, generate_history
+    from gpuhealth.sim.live import continued_fleet
+
+    end = float(int(time.time()) // HISTORY_STEP * HISTORY_STEP)
+    start = end - days * 86400.0
+    config = HistoryConfig(gpus=gpus, days=days, step_seconds=HISTORY_STEP, seed=seed, end=end, hazard_scale=1.0,
+                           instance=DEMO_INSTANCE)
+    generate_history(config, workdir / "history", progress=progress, backfill_to=workdir / "tsdb",
+                     fleet=continued_fleet(gpus, seed, start, end))
+    for path in (workdir / "history").glob("window-*.om"):  # the blocks hold it now
+        path.unlink()
+    return start, end
+
+
+def start_demo(workdir: Path, gpus: int, speedup: float, seed: int, history_days: float = 0.0) -> DemoStack:
     """Start every part of the demo and return them running."""
     demo = DemoStack(workdir=workdir)
     try:
-        _start(demo, gpus, speedup, seed)
+        _start(demo, gpus, speedup, seed, history_days)
     except BaseException:
         demo.stop()
         raise
     return demo
 
 
-def _start(demo: DemoStack, gpus: int, speedup: float, seed: int) -> None:
+def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: float) -> None:
     wd = demo.workdir
     say = lambda msg: click.echo(click.style("==> ", bold=True) + msg)  # noqa: E731
 
+    exporter_args = ["--sim.speedup", f"{speedup:g}"]
+    storage = None
+    if history_days > 0:
+        say(f"history: {history_days:g} days of a fleet of {gpus} GPUs, backfilled into Prometheus's storage")
+        start, end = write_history(wd, gpus, seed, history_days)
+        exporter_args = ["--sim.history", f"{start:.0f},{end:.0f},{HISTORY_STEP}"]
+        storage = wd / "tsdb"
     exporter_port = stack.free_port()
-    say(f"exporter: simulated fleet of {gpus} GPUs, speed-up {speedup:g}x")
+    say(f"exporter: simulated fleet of {gpus} GPUs, " + ("going on from its history in real time" if history_days > 0
+                                                          else f"speed-up {speedup:g}x"))
     demo.add(GpuhealthProcess(name="exporter", workdir=wd / "exporter", ready_url=f"http://127.0.0.1:{exporter_port}/metrics",
                               argv=["exporter", "--backend", "sim", "--sim.gpus", str(gpus), "--sim.seed", str(seed),
-                                    "--sim.speedup", f"{speedup:g}", "--collect-interval", "5s",
-                                    "--web.listen-address", f"127.0.0.1:{exporter_port}"])).start()
+                                    *exporter_args, "--collect-interval", "5s",
+                                    "--web.listen-address", f"127.0.0.1:{exporter_port}"])).start(timeout=180)
     demo.urls["exporter"] = f"http://127.0.0.1:{exporter_port}/metrics"
 
     say("PostgreSQL + TimescaleDB, schema, remote-write sink")
     pg = demo.add(stack.Postgres(workdir=wd / "postgres")).start()
     subprocess.run([sys.executable, "-m", "gpuhealth", "db", "migrate", "--db", pg.dsn], check=True,
                    stdout=subprocess.DEVNULL)
+    if history_days > 0:  # the fleet's inventory: purchase dates, so that the economics know each GPU's age
+        subprocess.run([sys.executable, "-m", "gpuhealth", "assets", "import", str(wd / "history" / "assets.csv"),
+                        "--db", pg.dsn], check=True, stdout=subprocess.DEVNULL)
     sink_port = stack.free_port()
     demo.add(GpuhealthProcess(name="sink", workdir=wd / "sink", ready_url=f"http://127.0.0.1:{sink_port}/-/ready",
                               argv=["sink", "--db", pg.dsn, "--web.listen-address",
@@ -156,13 +191,16 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int) -> None:
     analyzer_port = stack.free_port()
     say("Prometheus: scraping the exporter and the analyzer, rules, remote write, alerting")
     prom = demo.add(stack.Prometheus(
-        workdir=wd / "prometheus", scrape_interval="5s", evaluation_interval="10s",
+        workdir=wd / "prometheus", scrape_interval="5s", evaluation_interval="10s", storage_path=storage,
+        retention="90d",
         scrape_configs=[
-            {"job_name": "gpuhealth", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {"job_name": "gpuhealth", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
+             # the same instance label as the history's, so that every series goes on across its end
+             "relabel_configs": [{"target_label": "instance", "replacement": DEMO_INSTANCE}]},
             {"job_name": "gpuhealth-analyzer", "scrape_interval": "15s",
              "static_configs": [{"targets": [f"127.0.0.1:{analyzer_port}"]}]},
         ],
-        rule_files=_rule_files(wd / "rules"),
+        rule_files=_rule_files(wd / "rules", speedup),
         remote_write=[{"url": f"http://127.0.0.1:{sink_port}/api/v1/write"}],
         alertmanagers=[f"127.0.0.1:{am.port}"],
     )).start()
@@ -182,7 +220,7 @@ def _at_risk(prom_url: str, n: int = 5) -> list[str]:
         body = requests.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=10).json()
         return body.get("data", {}).get("result", [])
 
-    top = q(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}))')
+    top = q(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{PRIMARY}"}}))')
     actions = {r["metric"]["UUID"]: r["metric"].get("action", "") for r in q("gpuhealth_recommended_action == 1")}
     factors: dict[str, tuple[float, str]] = {}
     for r in q("gpuhealth_failure_factor"):
@@ -197,23 +235,54 @@ def _at_risk(prom_url: str, n: int = 5) -> list[str]:
     return lines
 
 
+class _Stopped(Exception):
+    """SIGTERM arrived: stop every part, as Ctrl-C does."""
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
 @click.command()
 @click.option("--gpus", default=64, show_default=True, help="Simulated GPUs.")
-@click.option("--speedup", default=120.0, show_default=True, help="Simulated seconds per wall-clock second.")
+@click.option("--history-days", default=21.0, show_default=True,
+              help="Days of history written and backfilled first (0: none, start from an empty Prometheus).")
+@click.option("--speedup", default=1.0, show_default=True,
+              help="Simulated seconds per wall-clock second (only without history: a history goes on in real time).")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
               help="Where the demo keeps its data (default: a temporary folder, removed at exit).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
-def demo(gpus: int, speedup: float, seed: int, workdir: Path | None, duration: float | None) -> None:
+def demo(gpus: int, history_days: float, speedup: float, seed: int, workdir: Path | None,
+         duration: float | None) -> None:
     """Run the whole system on a simulated fleet and print where to look."""
+    if history_days > 0 and speedup != 1:
+        raise click.BadParameter("a history goes on in real time: use --speedup 1, or --history-days 0 for a fast "
+                                 "clock", param_hint="--speedup")
     temporary = workdir is None
     wd = workdir or stack.scratch_dir("demo")
     wd.mkdir(parents=True, exist_ok=True)
     wd.chmod(0o755)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)  # systemd, Docker and `timeout` send SIGTERM
+    running: DemoStack | None = None
     try:
-        running = start_demo(wd, gpus, speedup, seed)
-    except (stack.ComponentMissing, stack.ComponentFailed) as exc:
-        raise click.ClickException(str(exc)) from exc
+        try:
+            running = start_demo(wd, gpus, speedup, seed, history_days)
+        except (stack.ComponentMissing, stack.ComponentFailed) as exc:
+            raise click.ClickException(str(exc)) from exc
+        _show(running, duration)
+    except (KeyboardInterrupt, _Stopped):
+        click.echo("\nstopping")
+    finally:
+        if running is not None:
+            running.stop()
+        signal.signal(signal.SIGTERM, previous)
+        if temporary:
+            shutil.rmtree(wd, ignore_errors=True)
+
+
+def _show(running: DemoStack, duration: float | None) -> None:
+    """Print where to look, then every 30 s the alerts delivered and the GPUs most likely to fail."""
     click.echo("")
     click.secho("gpuhealth demo is running. Look here:", bold=True)
     for name, url in running.urls.items():
@@ -222,25 +291,20 @@ def demo(gpus: int, speedup: float, seed: int, workdir: Path | None, duration: f
     click.echo(f"  {'health scores':13s} {p}/graph?g0.expr=sort(gpu%3Ahealth%3Ascore)&g0.tab=1")
     click.echo(f"  {'alerts':13s} {p}/alerts")
     click.echo(f"  {'SQL':13s} psql '{running.urls['database']}'")
-    click.echo("Press Ctrl-C to stop.\n")
+    click.echo("Press Ctrl-C to stop.\n", nl=True)
+    sys.stdout.flush()
     started = time.monotonic()
     shown = 0
     printed: set[str] = set()  # a notification reaches the webhook once per receiver it is routed to
-    try:
-        while duration is None or time.monotonic() - started < duration:
-            time.sleep(min(30.0, duration or 30.0))
-            for line in running.alerts[shown:]:
-                if line not in printed:
-                    printed.add(line)
-                    click.echo(f"[alert] {line}")
-            shown = len(running.alerts)
-            lines = _at_risk(p)
-            if lines:
-                click.secho(f"[{time.strftime('%H:%M:%S')}] GPUs most likely to fail within 7 days:", bold=True)
-                click.echo("\n".join(lines))
-    except KeyboardInterrupt:
-        click.echo("\nstopping")
-    finally:
-        running.stop()
-        if temporary:
-            shutil.rmtree(wd, ignore_errors=True)
+    while duration is None or time.monotonic() - started < duration:
+        time.sleep(min(30.0, duration or 30.0))
+        for line in running.alerts[shown:]:
+            if line not in printed:
+                printed.add(line)
+                click.echo(f"[alert] {line}")
+        shown = len(running.alerts)
+        lines = _at_risk(p)
+        if lines:
+            click.secho(f"[{time.strftime('%H:%M:%S')}] GPUs most likely to fail within 7 days:", bold=True)
+            click.echo("\n".join(lines))
+        sys.stdout.flush()

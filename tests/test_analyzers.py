@@ -269,3 +269,10 @@ def test_calibration_shifts_odds_to_the_real_base_rate():
     assert out["7d"][0] == pytest.approx(1 / 41)  # odds 1 -> 1/40
     assert out["7d"][1] == pytest.approx(99 / 40 / (1 + 99 / 40))
     assert out["7d"][2] < 1e-9
+    # with the longest horizon: its odds shift, the 7-day probability keeps its share of it
+    both = calibrate({"7d": np.array([0.6, 0.01, 0.5]), "30d": np.array([0.99, 0.2, 0.4])}, 1 / 40)
+    p30 = 99 / 40 / (1 + 99 / 40)
+    assert both["30d"][0] == pytest.approx(p30) and both["7d"][0] == pytest.approx(0.6 / 0.99 * p30)
+    assert both["7d"][1] == pytest.approx(0.01 / 0.2 * (0.25 / 40 / (1 + 0.25 / 40)))
+    assert both["7d"][2] == pytest.approx(both["30d"][2])  # never above the longer horizon
+    assert (both["7d"] <= both["30d"]).all() and (both["30d"] < np.array([0.99, 0.2, 0.4])).all()

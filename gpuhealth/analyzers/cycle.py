@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers import anomalies
+from gpuhealth.analyzers.decisions import econ_input, economic_utilization
 from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
 from gpuhealth.analyzers.models import Prediction
 from gpuhealth.analyzers.promql import PromClient
@@ -25,19 +26,6 @@ from gpuhealth.analyzers.registry import calibrate
 from gpuhealth.catalog import Asset
 
 log = logging.getLogger("gpuhealth.analyzers")
-
-# the failure mode a GPU's top factor points at, for economics (repair cost and success by mode)
-FACTOR_MODE = {
-    "sbe_1d": "memory", "sbe_7d": "memory", "sbe_accel": "memory", "corr_remaps_7d": "memory",
-    "unc_remaps": "memory", "dbe_7d": "memory", "remap_failure": "memory", "retired_dbe": "memory",
-    "thermal_r_1d": "thermal", "thermal_r_trend": "thermal", "thermal_rise_1d": "thermal",
-    "thermal_violation_frac": "thermal", "power_violation_frac": "power", "power_peak_ratio": "power",
-    "brake_1d": "power",
-    "pcie_replay_1d": "interconnect", "pcie_replay_7d": "interconnect", "pcie_accel": "interconnect",
-    "nvlink_errors_1d": "interconnect", "downtrained": "interconnect", "xid_critical_1d": None,
-    "xid_critical_7d": None, "xid_warning_1d": None, "xid_warning_7d": None,
-}
-
 
 STATUSES = ("judged", "down", "unknown")
 
@@ -128,16 +116,6 @@ def trends_per_day(frame: FeatureFrame) -> dict[str, np.ndarray]:
                 "pcie_replays": (c["pcie_replay_1d"] - c["pcie_replay_7d"] / 7.0) / 3.5}
 
 
-def economic_utilization(frame: FeatureFrame, min_history_days: float = 1.0) -> np.ndarray:
-    """Each GPU's utilisation (0..1) for its economics: its week's mean; with less than a day of
-    history, where one idle hour would read as an idle GPU, the fleet's median instead."""
-    c = frame.columns
-    util = c["util_7d"] / 100.0
-    young = ~(np.nan_to_num(c["history_days"], nan=0.0) >= min_history_days) | np.isnan(util)
-    fleet = np.nanmedian(util) if np.isfinite(util).any() else 0.0
-    return np.where(young, fleet, util)
-
-
 class Analyzer:
     """Runs cycles against one Prometheus-compatible API with a set of loaded models."""
 
@@ -176,9 +154,7 @@ class Analyzer:
             raise NoGpusMatched(f"selector {self.selector}: no GPU's {COVERAGE_METRIC} in the week before "
                                 f"{datetime.fromtimestamp(at, UTC).isoformat()} (is the job named otherwise? "
                                 "set --selector or the rule spec's selector)")
-        names = self.client.instant(f"max by (UUID, modelName) (last_over_time({COVERAGE_METRIC}{{{self.selector}}}"
-                                    "[7d]))", at)
-        model_of = {lab["UUID"]: lab.get("modelName", "") for lab, _ in names if "UUID" in lab}
+        model_of = dict(zip(frame.uuids, frame.model_names, strict=True))
         status = frame.status()
         x = frame.matrix()
         predictions: dict[str, Prediction] = {}
@@ -228,35 +204,26 @@ class Analyzer:
         return self.client.by_uuid(expr, at)
 
     def _value(self, verdicts: list[Verdict], frame: FeatureFrame) -> None:
-        from gpuhealth.analyzers.economics import GpuEconInput, value_fleet
+        from gpuhealth.analyzers.economics import value_fleet
 
         index = {u: i for i, u in enumerate(frame.uuids)}
         c = frame.columns
-        utilization = economic_utilization(frame)
+        utilization = economic_utilization(c["util_7d"], c["history_days"])
         inputs, owners = [], []
         for v in verdicts:
             if v.status not in ("judged", "down"):
                 continue
             i = index[v.uuid]
             p = v.probability[self.primary]
-            mode = next((FACTOR_MODE.get(n) for n, _ in v.factors if FACTOR_MODE.get(n)), None)
+            failed = ""
             if v.status == "down":
                 since = (datetime.fromtimestamp(v.down_since, UTC).strftime("%Y-%m-%d %H:%M UTC")
                          if v.down_since is not None else "some time within the last week")
                 failed = f"not reporting since {since}"
-            else:
-                failed = "row remapping failed: the GPU needs a reset or repair" if c["remap_failure"][i] >= 1 else ""
             asset = self.inventory.get(v.uuid)
-            age = c["age_days"][i]
-            inputs.append(GpuEconInput(
-                uuid=v.uuid, model=v.model_name or (asset.model if asset else ""),
-                age_days=float(age) if not math.isnan(age) else 365.0,
-                utilization=float(utilization[i]),
-                power_watts=float(np.nan_to_num(c["power_1d"][i])), failure_probability_7d=p["7d"],
-                failure_probability_30d=p["30d"], failure_mode=mode if p["30d"] >= 0.2 else None,
-                retired_pages=float(np.nan_to_num(c["retired_dbe"][i])),
-                remapped_rows=float(np.nan_to_num(c["unc_remaps"][i]) + np.nan_to_num(c["corr_remaps_7d"][i])),
-                failed=failed))
+            inputs.append(econ_input(v.uuid, v.model_name or (asset.model if asset else ""),
+                                     {name: float(col[i]) for name, col in c.items()}, float(utilization[i]),
+                                     p["7d"], p["30d"], v.factors, failed))
             owners.append(v)
         for v, valuation in zip(owners, value_fleet(inputs, self.pricing), strict=True):
             v.valuation = valuation

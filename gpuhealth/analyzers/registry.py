@@ -56,17 +56,25 @@ def load_version(path: Path) -> dict[str, object]:
     return loaded
 
 
-def calibrate(probability: dict, prior_odds: float) -> dict:
-    """Probabilities after a change of base rate: odds multiplied by prior_odds.
+def calibrate(probability: dict, prior_odds: float, longest: str = "30d") -> dict:
+    """Probabilities after a change of base rate: the longest horizon's odds multiplied by prior_odds,
+    each shorter horizon keeping its share of the longest one's probability.
 
-    A model trained on accelerated-life history (hazard x k) sees failures k times as often as a real
-    fleet; the evidence from precursors is the same, so the odds are divided by k."""
-    out = {}
-    for h, p in probability.items():
+    A model trained on accelerated-life history (hazard x k) sees k times as many GPUs on their way to a
+    failure as a real fleet; the evidence from precursors is the same, so the odds of failing within the
+    longest horizon are divided by k. *When* a GPU on its way fails (its precursor's course) does not
+    depend on the base rate, so P(within 7 d | within 30 d) stays: dividing the 7-day odds by k as well
+    would take a GPU that shows every sign of failing within days for one that will last the month."""
+    def shifted(p: np.ndarray) -> np.ndarray:
         p = np.clip(p, 1e-9, 1 - 1e-9)
         odds = p / (1 - p) * prior_odds
-        out[h] = odds / (1 + odds)
-    return out
+        return odds / (1 + odds)
+
+    if longest not in probability:
+        return {h: shifted(p) for h, p in probability.items()}
+    raw = np.clip(probability[longest], 1e-9, 1 - 1e-9)
+    cal = shifted(raw)
+    return {h: cal if h == longest else np.minimum(p, raw) * (cal / raw) for h, p in probability.items()}
 
 
 def list_versions(registry: Path) -> list[dict]:

@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gpuhealth.analyzers.decisions import decision_quality, econ_input, economic_utilization
 from gpuhealth.analyzers.features import MODEL_FEATURES, FeatureFrame
 from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
 
 DAY = 86400.0
+ECON_COLUMNS = ("utilization", "power_1d", "history_days")  # Dataset.econ's columns
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC).timestamp()  # where simulated training histories end
 SIM_PART_GPUS = 320  # the most GPUs simulated in one history (its OpenMetrics text fills tens of GB)
 
@@ -40,17 +42,23 @@ class Dataset:
     at: np.ndarray
     failed_at: np.ndarray  # per row: the GPU's failure time, inf when it did not fail
     precursor: np.ndarray  # per row: whether the GPU's failure had a precursor
+    # what the economics needs beyond the model features, per row: ECON_COLUMNS, and the GPU's model
+    econ: np.ndarray | None = None
+    model_name: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> Dataset:
         """The rows where mask is true."""
         return Dataset(self.x[mask], {h: v[mask] for h, v in self.y.items()}, self.duration_days[mask],
-                       self.event[mask], self.uuid[mask], self.at[mask], self.failed_at[mask], self.precursor[mask])
+                       self.event[mask], self.uuid[mask], self.at[mask], self.failed_at[mask], self.precursor[mask],
+                       None if self.econ is None else self.econ[mask],
+                       None if self.model_name is None else self.model_name[mask])
 
     def save(self, path: Path) -> None:
         """Write the rows to an .npz file (to evaluate again without rebuilding them)."""
+        extra = {} if self.econ is None else {"econ": self.econ, "model_name": self.model_name}
         np.savez_compressed(path, x=self.x, y7=self.y["7d"], y30=self.y["30d"], duration_days=self.duration_days,
                             event=self.event, uuid=self.uuid, at=self.at, failed_at=self.failed_at,
-                            precursor=self.precursor)
+                            precursor=self.precursor, **extra)
 
     @classmethod
     def load(cls, path: Path) -> Dataset:
@@ -59,14 +67,18 @@ class Dataset:
             if d["x"].shape[1] != len(MODEL_FEATURES):
                 raise ValueError(f"{path}: {d['x'].shape[1]} features, expected {len(MODEL_FEATURES)} (stale cache)")
             return cls(d["x"], {"7d": d["y7"], "30d": d["y30"]}, d["duration_days"], d["event"], d["uuid"], d["at"],
-                       d["failed_at"], d["precursor"])
+                       d["failed_at"], d["precursor"], d.get("econ"),
+                       d.get("model_name"))
 
     @classmethod
     def concat(cls, parts: list[Dataset]) -> Dataset:
         """The rows of several datasets (of different fleets) together."""
+        with_econ = all(p.econ is not None for p in parts)
         return cls(np.vstack([p.x for p in parts]), {h: np.concatenate([p.y[h] for p in parts]) for h in HORIZONS},
                    *(np.concatenate([getattr(p, a) for p in parts])
-                     for a in ("duration_days", "event", "uuid", "at", "failed_at", "precursor")))
+                     for a in ("duration_days", "event", "uuid", "at", "failed_at", "precursor")),
+                   np.vstack([p.econ for p in parts]) if with_econ else None,
+                   np.concatenate([p.model_name for p in parts]) if with_econ else None)
 
 
 def held_out(uuid: str, share: float = 0.25) -> bool:
@@ -84,12 +96,16 @@ def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[floa
                   failures: dict[str, tuple[float, bool]], end: float, progress: bool | None = None) -> Dataset:
     """Rows from frame_at(t) for each instant, labelled from failures {uuid: (failed_at, precursor)}."""
     xs, ys7, ys30, durations, events, uuids, ats, fails, precs = [], [], [], [], [], [], [], [], []
+    econs, names = [], []
     quiet = not sys.stderr.isatty() if progress is None else not progress
     for t in tqdm(instants, desc="features", unit="instant", disable=quiet):
         frame = frame_at(t)
         if not frame.uuids:
             continue
         x = frame.matrix()
+        c = frame.columns
+        econ = np.column_stack([economic_utilization(c["util_7d"], c["history_days"]), c["power_1d"],
+                                c["history_days"]])
         for i, u in enumerate(frame.uuids):
             failed_at, precursor = failures.get(u, (np.inf, False))
             if failed_at <= t:
@@ -103,11 +119,14 @@ def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[floa
             ats.append(t)
             fails.append(failed_at)
             precs.append(precursor)
+            econs.append(econ[i])
+            names.append(frame.model_names[i] if frame.model_names else "")
     n = len(xs)
     return Dataset(np.array(xs).reshape(n, len(MODEL_FEATURES)),
                    {"7d": np.array(ys7, dtype=float), "30d": np.array(ys30, dtype=float)},
                    np.array(durations), np.array(events, dtype=float), np.array(uuids), np.array(ats),
-                   np.array(fails, dtype=float), np.array(precs, dtype=bool))
+                   np.array(fails, dtype=float), np.array(precs, dtype=bool),
+                   np.array(econs, dtype=float).reshape(n, len(ECON_COLUMNS)), np.array(names, dtype=str))
 
 
 def average_precision(y: np.ndarray, p: np.ndarray) -> float:
@@ -162,6 +181,28 @@ def evaluate(ds: Dataset, pred: Prediction) -> dict:
             "median_lead_days": median_lead_days(ds, p, threshold)}
 
 
+def recommended_actions(ds: Dataset, pred: Prediction, pricing=None) -> list[str]:
+    """The action the economics recommends for each row, from its features and predicted probabilities."""
+    from gpuhealth.analyzers.economics import value_fleet
+    from gpuhealth.analyzers.pricing import load_pricing
+
+    if ds.econ is None:
+        raise ValueError("dataset: rows without the economics' inputs (a cache from an older version; rebuild it)")
+    inputs = []
+    for i in range(len(ds.uuid)):
+        row = dict(zip(MODEL_FEATURES, ds.x[i].tolist(), strict=True))
+        row.update(zip(ECON_COLUMNS, ds.econ[i].tolist(), strict=True))
+        inputs.append(econ_input(str(ds.uuid[i]), str(ds.model_name[i]), row, row["utilization"],
+                                 pred.probability["7d"][i], pred.probability["30d"][i], pred.factors[i]))
+    return [v.recommended_action for v in value_fleet(inputs, pricing or load_pricing())]
+
+
+def decisions(ds: Dataset, pred: Prediction, pricing=None) -> dict:
+    """decision_quality of the recommended actions over the rows."""
+    return decision_quality(recommended_actions(ds, pred, pricing), pred.probability["7d"], ds.failed_at,
+                            ds.precursor, ds.at)
+
+
 def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
                        seed: int = 0) -> dict[str, tuple[object, dict]]:
     """Fit each model on the training GPUs; metrics on the held-out GPUs, with and without the failures
@@ -176,6 +217,8 @@ def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "surv
         pred = model.predict(hold.x)
         metrics = {"all": evaluate(hold, pred),
                    "precursor_only": evaluate(hold.subset(no_sudden), subset_prediction(pred, no_sudden)),
+                   # at the training history's own base rate: the held-out rows are of the same fleets
+                   "decisions": decisions(hold, pred) if hold.econ is not None else {},
                    "train_rows": len(train.uuid), "train_gpus": len(np.unique(train.uuid)),
                    "test_gpus": len(np.unique(hold.uuid))}
         model.metrics = metrics

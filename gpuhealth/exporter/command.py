@@ -43,6 +43,9 @@ def _collector_options(fn):
               help="Simulated seconds per wall-clock second (sim backend).")
 @click.option("--sim.degrading", "sim_degrading", type=int, default=None,
               help="GPUs that start with a fault in progress (sim backend; default an eighth).")
+@click.option("--sim.history", "sim_history", default=None, metavar="START,END,STEP",
+              help="Continue the simulated fleet from a history that `gpuhealth sim history` wrote for it (Unix "
+                   "seconds of its start and end, its step in seconds; sim backend, real time).")
 @click.option("--collect-interval", default="10s", show_default=True, help="How often NVML is polled.")
 @click.option("--web.listen-address", "listen", default=DEFAULT_LISTEN, show_default=True)
 @click.option("--web.config.file", "web_config_file", type=click.Path(dir_okay=False), default=None,
@@ -53,8 +56,8 @@ def _collector_options(fn):
               help="Name of the host label (dcgm-exporter <= 4.8.2: Hostname; later: hostname).")
 @_collector_options
 def exporter(backend: str, sim_gpus: int, sim_seed: int, sim_speedup: float, sim_degrading: int | None,
-             collect_interval: str, listen: str, web_config_file: str | None, max_requests: int, host_label: str,
-             **collectors: bool) -> None:
+             sim_history: str | None, collect_interval: str, listen: str, web_config_file: str | None,
+             max_requests: int, host_label: str, **collectors: bool) -> None:
     """Serve GPU metrics for Prometheus on /metrics."""
     from gpuhealth.exporter.backends import BackendUnavailable
     from gpuhealth.exporter.exposition import Renderer
@@ -72,7 +75,19 @@ def exporter(backend: str, sim_gpus: int, sim_seed: int, sim_speedup: float, sim
         if backend == "sim":
             from gpuhealth.exporter.backends.sim import SimBackend
 
-            source = SimBackend(gpus=sim_gpus, seed=sim_seed, speedup=sim_speedup, degrading=sim_degrading)
+            history = None
+            if sim_history is not None:
+                try:
+                    start, end, step = (float(x) for x in sim_history.split(","))
+                except ValueError:
+                    raise click.BadParameter(f"expected START,END,STEP in seconds, got {sim_history!r}",
+                                             param_hint="--sim.history") from None
+                history = (start, end, step)
+            try:
+                source = SimBackend(gpus=sim_gpus, seed=sim_seed, speedup=sim_speedup, degrading=sim_degrading,
+                                    history=history)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
         else:
             from gpuhealth.exporter.backends.nvml import NvmlBackend
 

@@ -26,16 +26,21 @@ def sim() -> None:
               help="Multiply the published failure hazard (accelerated life), so that a short history holds "
                    "failures to learn from; 1 = the published rates.")
 @click.option("--sudden-share", default=0.25, show_default=True, help="Share of failures with no precursor.")
+@click.option("--variety", is_flag=True, help="A fleet unlike the default one: per-GPU precursor shapes, lengths "
+              "(hours to three weeks), magnitudes and noise, and more benign look-alikes (docs/simulator.md).")
+@click.option("--families", type=click.Choice(["full", "dcgm-default"]), default="full", show_default=True,
+              help="Every family gpuhealth's exporter serves, or dcgm-exporter's default counters only.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path))
 @click.option("--backfill", "backfill_to", default=None, type=click.Path(path_type=Path),
               help="Also turn each window into Prometheus blocks in this TSDB folder as it is written "
                    "(promtool beside the simulation; same result as `gpuhealth sim backfill`).")
 def history(gpus: int, days: float, step: str, seed: int, end: str | None, hazard_scale: float,
-            sudden_share: float, out: Path, backfill_to: Path | None) -> None:
+            sudden_share: float, variety: bool, families: str, out: Path, backfill_to: Path | None) -> None:
     """Write OpenMetrics history files, ground_truth.csv and assets.csv into OUT."""
     try:
         config = HistoryConfig(gpus=gpus, days=days, step_seconds=parse_duration(step), seed=seed,
-                               end=parse_time(end), hazard_scale=hazard_scale, sudden_share=sudden_share)
+                               end=parse_time(end), hazard_scale=hazard_scale, sudden_share=sudden_share,
+                               variety=variety, families=families)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     t0 = time.monotonic()

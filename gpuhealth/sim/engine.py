@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpuhealth.catalog import CLOCK_EVENT_REASONS, FIELDS, XID_CODES
-from gpuhealth.sim.fleet import DAY, MODE_INDEX, Fleet
+from gpuhealth.sim.fleet import DAY, MODE_INDEX, PRECURSOR_SHAPES, Fleet
 
 TAU_SECONDS = 60.0
 XID_COL = {code: j for j, code in enumerate(XID_CODES)}
@@ -63,6 +63,13 @@ class Engine:
         self.max_gen = f.spec_array("pcie_gen")
         self.max_width = f.spec_array("pcie_width")
         self.r_th = (f.spec_array("max_operating_celsius") - 8.0 - 25.0) / self.tdp
+        self.r_th = np.where(f.benign == "hot_spot", self.r_th * 1.2, self.r_th)  # a stable hot spot
+        self.shape = f.shape if f.shape is not None else np.zeros(n, dtype=int)
+        self.magnitude = f.magnitude if f.magnitude is not None else np.ones(n)
+        self.noise = f.noise if f.noise is not None else np.ones(n)
+        self.noise = np.where(f.benign == "noisy_pcie", self.noise * 100.0, self.noise)  # a noisy, stable link
+        self._burst_phase = self.rng.uniform(0, 2 * np.pi, n) if f.shape is not None else np.zeros(n)
+        self._remap_done = np.zeros(n, dtype=bool)
         self.t = 0.0
         self.temp = f.ambient + 8.0
         self.counters = {k: np.zeros(n) for k in COUNTERS}
@@ -92,6 +99,22 @@ class Engine:
             p = np.clip((t - f.onset) / span, 0.0, 1.0)
         return np.where(np.isfinite(f.onset) & (f.mode != MODE_INDEX["sudden"]), p, 0.0)
 
+    def shaped(self, p: np.ndarray, t: float) -> np.ndarray:
+        """The progress as each GPU's precursor shape and magnitude make it act on its error rates."""
+        if self.fleet.shape is None:
+            return p
+        s = PRECURSOR_SHAPES
+        shape = self.shape
+        out = np.select(
+            [shape == s.index("linear"), shape == s.index("step"), shape == s.index("bursty"),
+             shape == s.index("intermittent")],
+            [np.sqrt(p), np.where(p > 0.6, 0.85, 0.15 * p),
+             # active a third of the time, in bursts of hours
+             p * (np.sin(t / 14400.0 + self._burst_phase) > 0.5),
+             p * (self.rng.random(self.n) < 0.25)],
+            p)
+        return np.clip(out * np.sqrt(self.magnitude), 0.0, 1.6) * (p > 0)
+
     def _poisson(self, rate_per_hour: np.ndarray, dt: float) -> np.ndarray:
         return self.rng.poisson(np.clip(rate_per_hour, 0, None) * dt / 3600.0).astype(float)
 
@@ -108,7 +131,7 @@ class Engine:
         dt = max(t_new - self.t, 1e-3)
         self.t = t_new
         f, n, rng = self.fleet, self.n, self.rng
-        p = np.where(self.failed, 0.0, self.progress(t_new))  # a failed GPU is drained: no more wear
+        p = np.where(self.failed, 0.0, self.shaped(self.progress(t_new), t_new))  # a failed GPU is drained
         mode = f.mode
         pm = np.where(mode == MODE_INDEX["memory"], p, 0.0)
         pt = np.where(mode == MODE_INDEX["thermal"], p, 0.0)
@@ -174,11 +197,16 @@ class Engine:
         c["nvlink_bandwidth_total"] += np.where(self.nvlinks > 0, util / 100.0 * 5e7 * dt, 0.0)
 
         # memory: SBE -> correctable remaps -> DBE / uncorrectable remaps -> remap failure
-        sbe = self._poisson(0.002 + 60.0 * pm**2, dt)
+        sbe = self._poisson(0.002 * self.noise + 60.0 * pm**2, dt)
         burst = (benign == "sbe_burst") & ~self._burst_done & (t_new >= f.benign_at)
         sbe += np.where(burst, rng.integers(50, 200, n), 0)
         self._burst_done |= burst
         corr_remap = self._poisson(np.where((pm > 0.3) & self.hbm, 0.4 * pm**2, 0.0), dt)
+        one_off = (benign == "one_off_remap") & ~self._remap_done & (t_new >= f.benign_at)
+        if one_off.any():  # a row or two remapped once, with a few SBEs, then nothing more
+            corr_remap += np.where(one_off & self.hbm, rng.integers(1, 3, n), 0)
+            sbe += np.where(one_off, rng.integers(2, 12, n), 0)
+            self._remap_done |= one_off
         dbe = self._poisson(np.where(pm > 0.6, 0.12 * pm**3, 0.0), dt)
         for key, inc in (("ecc_sbe_vol", sbe), ("ecc_sbe_agg", sbe), ("ecc_dbe_vol", dbe), ("ecc_dbe_agg", dbe),
                          ("correctable_remapped_rows", corr_remap),
@@ -196,10 +224,10 @@ class Engine:
         self._xid(62, self._poisson(np.where(pp > 0.7, 0.1 * pp**3, 0.0), dt))
 
         # interconnect: replays, CRC errors, link downtraining
-        c["pcie_replay_counter"] += self._poisson(0.05 + 40.0 * pi**2, dt)
+        c["pcie_replay_counter"] += self._poisson(0.05 * self.noise + 40.0 * pi**2, dt)
         nv = self.nvlinks > 0
-        c["nvlink_crc_flit_errors"] += self._poisson(np.where(nv, 0.5 + 800.0 * pi**2, 0.0), dt)
-        c["nvlink_crc_data_errors"] += self._poisson(np.where(nv, 0.1 + 80.0 * pi**2, 0.0), dt)
+        c["nvlink_crc_flit_errors"] += self._poisson(np.where(nv, 0.5 * self.noise + 800.0 * pi**2, 0.0), dt)
+        c["nvlink_crc_data_errors"] += self._poisson(np.where(nv, 0.1 * self.noise + 80.0 * pi**2, 0.0), dt)
         c["nvlink_replay_errors"] += self._poisson(np.where(nv, 0.05 + 40.0 * pi**2, 0.0), dt)
         c["nvlink_recovery_errors"] += self._poisson(np.where(nv, 2.0 * pi**2, 0.0), dt)
         self._xid(74, self._poisson(np.where(nv, 0.4 * pi**2, 0.0), dt))

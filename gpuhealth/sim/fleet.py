@@ -37,7 +37,13 @@ YEAR = 365.25 * DAY
 
 FAULT_MODES: tuple[str, ...] = ("memory", "thermal", "power", "interconnect", "sudden")
 MODE_INDEX = {m: i + 1 for i, m in enumerate(FAULT_MODES)}  # 0 = no fault
-BENIGN_KINDS: tuple[str, ...] = ("hot_rack", "power_capped", "sbe_burst", "driver_reload", "idle")
+BENIGN_KINDS: tuple[str, ...] = ("hot_rack", "power_capped", "sbe_burst", "driver_reload", "idle",
+                                 "noisy_pcie", "hot_spot", "one_off_remap")
+# how a precursor grows with its progress p (0 at onset, 1 at failure), for fleets with variety; the
+# simulator's own is "convex" (error rates ~ p^2). docs/simulator.md says where each is seen.
+PRECURSOR_SHAPES: tuple[str, ...] = ("convex", "linear", "step", "bursty", "intermittent")
+VARIETY_LEAD_DAYS = (0.25, 21.0)  # precursor lengths with variety: log-uniform from hours to three weeks
+VARIETY_BENIGN = ("noisy_pcie", "hot_spot", "one_off_remap")  # look-alikes only fleets with variety hold
 
 WEIBULL_SHAPE = 2.6
 AFR_AT_TWO_YEARS = {"a100": 0.04, "h100": 0.08, "h200": 0.08, "l40s": 0.025}
@@ -67,6 +73,11 @@ class FleetConfig:
     max_age_years: float = 4.0
     hostname_prefix: str = "gpu-node"
     driver_version: str = "550.90.07"
+    # a fleet unlike the default one, drawn apart (the default fleet of a seed stays the same): per GPU
+    # a precursor shape, length (hours to three weeks) and magnitude, a baseline error-rate noise level,
+    # and more benign look-alikes (noisy-but-stable PCIe links, hot spots, one-off row remaps)
+    variety: bool = False
+    variety_benign_share: float = 0.12
 
     def __post_init__(self) -> None:
         if self.gpus < 1:
@@ -98,6 +109,9 @@ class Fleet:
     onset: np.ndarray  # sim seconds when the precursor starts (== fail_at for sudden)
     benign: np.ndarray  # object array: "" or one of BENIGN_KINDS
     benign_at: np.ndarray  # sim seconds of a benign event (SBE burst, driver reload)
+    shape: np.ndarray | None = None  # index into PRECURSOR_SHAPES (None: all convex)
+    magnitude: np.ndarray | None = None  # factor on the precursor's error rates (None: 1)
+    noise: np.ndarray | None = None  # factor on the healthy baseline error rates (None: 1)
 
     @property
     def n(self) -> int:
@@ -185,9 +199,29 @@ def build_fleet(config: FleetConfig, start: float, horizon: float) -> Fleet:
         assets.append(Asset(uuid=uuid, serial=identities[-1].serial, model=specs[i].model_name, node=host,
                             datacenter=f"dc{dc[i] + 1}", rack=f"dc{dc[i] + 1}-r{rack[i]:03d}",
                             purchase_date=purchased, purchase_price_dollars=_list_price(specs[i].key)))
-    return Fleet(config=config, start=start, specs=specs, identities=identities, assets=assets, node=node,
-                 rack=rack, ambient=ambient, age0=age0, fail_at=fail_at, mode=mode, onset=onset,
-                 benign=benign, benign_at=benign_at)
+    fleet = Fleet(config=config, start=start, specs=specs, identities=identities, assets=assets, node=node,
+                  rack=rack, ambient=ambient, age0=age0, fail_at=fail_at, mode=mode, onset=onset,
+                  benign=benign, benign_at=benign_at)
+    if config.variety:
+        _add_variety(fleet, np.random.default_rng(config.seed + 271828))
+    return fleet
+
+
+def _add_variety(f: Fleet, rng: np.random.Generator) -> None:
+    """Redraw the precursors' lengths and give each GPU a shape, magnitude and noise level; make some
+    healthy GPUs look-alikes of the kinds only such fleets hold."""
+    n = f.n
+    lo, hi = np.log(VARIETY_LEAD_DAYS[0]), np.log(VARIETY_LEAD_DAYS[1])
+    lead = np.exp(rng.uniform(lo, hi, n)) * DAY
+    precursor = np.isfinite(f.fail_at) & (f.mode != MODE_INDEX["sudden"])
+    f.onset = np.where(precursor, f.fail_at - lead, f.onset)
+    f.shape = rng.integers(0, len(PRECURSOR_SHAPES), n)
+    f.magnitude = np.exp(rng.normal(0.0, 0.6, n))
+    f.noise = np.exp(rng.normal(0.0, 0.8, n))
+    candidates = np.flatnonzero(~np.isfinite(f.fail_at) & (f.benign == ""))
+    chosen = candidates[rng.random(len(candidates)) < f.config.variety_benign_share]
+    for j, i in enumerate(rng.permutation(chosen)):
+        f.benign[i] = VARIETY_BENIGN[j % len(VARIETY_BENIGN)]
 
 
 def _list_price(key: str) -> float:

@@ -40,6 +40,10 @@ from gpuhealth.stack import find_binary
 
 WINDOW = 7200
 EXPORTER_PORT = 9494
+# which families a history holds: what gpuhealth's exporter serves, or what NVIDIA's dcgm-exporter
+# serves with its default counters (no ECC, retired pages, violations, NVLink errors, power limit, PCIe
+# link, and none of gpuhealth's own families)
+FAMILY_SETS = ("full", "dcgm-default")
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,15 @@ class HistoryConfig:
     hazard_scale: float = 25.0
     sudden_share: float = 0.25
     model_mix: dict[str, float] | None = None
+    # the scrape's instance label: one exporter per host (default) or this one for every GPU (one exporter
+    # serving a whole simulated fleet, as `gpuhealth demo` runs it)
+    instance: str | None = None
+    variety: bool = False  # a fleet unlike the default one (fleet.FleetConfig.variety)
+    families: str = "full"  # full: every family the exporter serves; dcgm-default: dcgm-exporter's defaults only
 
     def __post_init__(self) -> None:
+        if self.families not in FAMILY_SETS:
+            raise ValueError(f"families: expected one of {', '.join(FAMILY_SETS)}, got {self.families!r}")
         if self.gpus < 1:
             raise ValueError(f"gpus: expected a positive number of GPUs, got {self.gpus}")
         if self.hazard_scale < 0:
@@ -91,7 +102,7 @@ def make_fleet(config: HistoryConfig) -> tuple[Fleet, float]:
     end = float(int(end) // config.step_seconds * config.step_seconds)
     start = end - config.days * DAY
     kw = {"gpus": config.gpus, "seed": config.seed, "hazard_scale": config.hazard_scale,
-          "sudden_share": config.sudden_share}
+          "sudden_share": config.sudden_share, "variety": config.variety}
     if config.model_mix:
         kw["model_mix"] = config.model_mix
     # fates are drawn past the end by the longest precursor, so that the history ends with some GPUs
@@ -127,9 +138,10 @@ class _Writer:
     that formatting tens of millions of lines runs in C rather than one Python format per line.
     """
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, instance: str | None = None, families: str = "full") -> None:
+        self.dcgm_only = families == "dcgm-default"
         def scrape(ident) -> dict[str, str]:
-            return {"job": "gpuhealth", "instance": f"{ident.hostname}:{EXPORTER_PORT}"}
+            return {"job": "gpuhealth", "instance": instance or f"{ident.hostname}:{EXPORTER_PORT}"}
 
         self.gpu_labels = [_label_str({**scrape(i), **i.labels()}) for i in fleet.identities]
         self.own_labels = [_label_str({**scrape(i), **i.labels(model=False)}) for i in fleet.identities]
@@ -185,10 +197,15 @@ class _Writer:
         ts = np.array([str(int(t)) for t in times], dtype=object)
         out: list[str] = []
         for fld in FIELDS:
+            if self.dcgm_only and not fld.dcgm_default:
+                continue
             # DCGM counters carry no _total suffix; OpenMetrics counters need one, and blocks keep no
             # type, so they are declared "unknown" here (as the exporter's OpenMetrics output does).
             typ = "gauge" if fld.type is MetricType.GAUGE else "unknown"
             self._family(out, fld.name, typ, fld.help, fld.name, self.gpu_labels, values[fld.key], ts)
+        if self.dcgm_only:
+            out.append("# EOF\n")
+            return out
         self._family(out, GPU_UP, "gauge", "Whether NVML answers for the GPU (0: fallen off the bus or failing).",
                      GPU_UP, self.own_labels, up.astype(float), ts)
         mask = values["clock_event_reasons"]  # (steps, gpus)
@@ -219,21 +236,26 @@ def _write_parts(path: Path, parts: list[str]) -> None:
 
 
 def generate_history(config: HistoryConfig, out_dir: str | Path, progress: bool | None = None,
-                     backfill_to: str | Path | None = None) -> dict:
+                     backfill_to: str | Path | None = None, fleet: Fleet | None = None) -> dict:
     """Write a history's OpenMetrics windows, ground_truth.csv, assets.csv and resets.csv.
 
     Files are written by a background thread while the next window is simulated. With
     ``backfill_to``, each finished window is also turned into a Prometheus block there at once
     (promtool runs beside the simulation), which is what ``backfill`` would do afterwards.
+    ``fleet`` (its start the history's) replaces the one the config describes, for a history that
+    a live fleet continues (``sim.live.continued_fleet``).
     Returns a summary: files, samples, GPUs, failures, start and end (unix seconds), blocks.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("window-*.om"):
         old.unlink()
-    fleet, start = make_fleet(config)
+    described, start = make_fleet(config)
+    if fleet is not None and fleet.start != start:
+        raise ValueError(f"fleet: starts at {fleet.start:.0f}, the history at {start:.0f}")
+    fleet = fleet or described
     engine = Engine(fleet)
-    writer = _Writer(fleet)
+    writer = _Writer(fleet, config.instance, config.families)
     steps = round(config.days * DAY / config.step_seconds)
     bar = tqdm(total=steps, desc="history", unit="step", disable=_quiet() if progress is None else not progress)
     buf_t: list[float] = []

@@ -15,12 +15,38 @@ import numpy as np
 
 from gpuhealth.catalog import Asset, GpuIdentity
 from gpuhealth.sim.engine import Engine
-from gpuhealth.sim.fleet import DAY, FAULT_MODES, MODE_INDEX, FleetConfig, build_fleet
+from gpuhealth.sim.fleet import DAY, FAULT_MODES, MODE_INDEX, PRECURSOR_DAYS, Fleet, FleetConfig, build_fleet
 
-__all__ = ["FAULT_MODES", "LiveFleet", "Snapshot"]
+__all__ = ["FAULT_MODES", "LiveFleet", "Snapshot", "continued_fleet"]
 
 MAX_STEP_SECONDS = 60.0  # sim seconds per engine step when catching up
 FORCED_PRECURSOR_SECONDS = 0.5 * DAY  # a forced fault reaches failure after half a simulated day
+# when the degrading GPUs of a fleet continued from its history fail, in hours after the history's end:
+# the first within minutes (something to see), the rest over the next days
+CONTINUED_FAILURES_HOURS = (0.07, 0.5, 2.0, 6.0, 12.0, 24.0, 36.0, 60.0)
+CONTINUED_MODES = ("thermal", "memory", "power", "interconnect")
+
+
+def continued_fleet(gpus: int, seed: int, start: float, live_from: float, degrading: int | None = None) -> Fleet:
+    """A fleet whose history runs from ``start`` to ``live_from`` (Unix seconds) and goes on live after it.
+
+    Its fates are the simulator's, over a year after the history; besides, ``degrading`` healthy GPUs
+    (an eighth by default) are well into a precursor when the history ends and fail at
+    CONTINUED_FAILURES_HOURS after it, their precursors as long as the simulator draws for their mode.
+    The same arguments give the same fleet, so that a history writer and a live exporter agree."""
+    span = live_from - start
+    fleet = build_fleet(FleetConfig(gpus=gpus, seed=seed), start=start, horizon=span + 365 * DAY)
+    rng = np.random.default_rng(seed + 104729)
+    count = gpus // 8 if degrading is None else degrading
+    healthy = np.flatnonzero((fleet.mode == 0) & (fleet.benign == ""))
+    chosen = rng.choice(healthy, size=min(count, len(healthy)), replace=False)
+    for j, i in enumerate(chosen):
+        mode = CONTINUED_MODES[j % len(CONTINUED_MODES)]
+        lo, hi = PRECURSOR_DAYS[mode]
+        fleet.mode[i] = MODE_INDEX[mode]
+        fleet.fail_at[i] = span + CONTINUED_FAILURES_HOURS[j % len(CONTINUED_FAILURES_HOURS)] * 3600.0
+        fleet.onset[i] = fleet.fail_at[i] - rng.uniform(lo, hi) * DAY
+    return fleet
 
 
 @dataclass
@@ -37,16 +63,31 @@ class LiveFleet:
     """A simulated fleet advanced to wall-clock time on each snapshot."""
 
     def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, gpus_per_node: int = 8,
-                 degrading: int | None = None, start: float | None = None) -> None:
+                 degrading: int | None = None, start: float | None = None,
+                 history: tuple[float, float, float] | None = None) -> None:
+        """``history`` = (start, end, step) continues a fleet whose history a writer wrote with
+        ``continued_fleet`` over that span: the engine replays it in the writer's steps (so counters
+        go on from the values the history ends with), then runs in real time."""
         if speedup <= 0:
             raise ValueError(f"speedup: expected a positive factor, got {speedup}")
+        if history is not None and speedup != 1:
+            raise ValueError(f"speedup: a fleet continued from its history runs in real time, got {speedup}")
         self.speedup = float(speedup)
-        self.wall0 = time.time() if start is None else float(start)
-        # a realistic fleet, over a horizon of a year of simulated time
-        config = FleetConfig(gpus=gpus, seed=seed, gpus_per_node=gpus_per_node)
-        self.fleet = build_fleet(config, start=self.wall0, horizon=365 * DAY)
-        self._degrade(gpus // 8 if degrading is None else degrading, seed)
-        self.engine = Engine(self.fleet)
+        if history is None:
+            self.wall0 = time.time() if start is None else float(start)
+            # a realistic fleet, over a horizon of a year of simulated time
+            config = FleetConfig(gpus=gpus, seed=seed, gpus_per_node=gpus_per_node)
+            self.fleet = build_fleet(config, start=self.wall0, horizon=365 * DAY)
+            self._degrade(gpus // 8 if degrading is None else degrading, seed)
+            self.engine = Engine(self.fleet)
+        else:
+            h_start, h_end, step = history
+            self.wall0 = float(h_start)
+            self.fleet = continued_fleet(gpus, seed, h_start, h_end, degrading)
+            self.engine = Engine(self.fleet)
+            steps = round((h_end - h_start) / step)
+            for k in range(1, steps + 1):  # as the history writer stepped
+                self.engine.step(float(k * step))
         self._lock = threading.Lock()
         self._last: Snapshot | None = None
 

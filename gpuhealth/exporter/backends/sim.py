@@ -18,8 +18,9 @@ TIME_INTEGRALS = ("total_energy", "power_violation", "thermal_violation", "pcie_
 class SimBackend:
     """Reads a LiveFleet; every collector succeeds, failed GPUs read as down."""
 
-    def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, degrading: int | None = None) -> None:
-        self.fleet = LiveFleet(gpus=gpus, seed=seed, speedup=speedup, degrading=degrading)
+    def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, degrading: int | None = None,
+                 history: tuple[float, float, float] | None = None) -> None:
+        self.fleet = LiveFleet(gpus=gpus, seed=seed, speedup=speedup, degrading=degrading, history=history)
         self.speedup = speedup
 
     @property

@@ -1,0 +1,94 @@
+"""From a GPU's features and predicted probabilities to what its economics needs, and how good the
+resulting decisions are against what really happened.
+
+Pure functions: the analysis cycle values each GPU through ``econ_input``; training and the
+prediction benchmark judge the recommended actions with ``decision_quality``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from gpuhealth.analyzers.economics import GpuEconInput
+
+DAY = 86400.0
+ACTING = ("repair", "decommission")  # the actions that take a GPU out of service
+# the failure mode a GPU's top factor points at, for economics (repair cost and success by mode)
+FACTOR_MODE = {
+    "sbe_1d": "memory", "sbe_7d": "memory", "sbe_accel": "memory", "corr_remaps_7d": "memory",
+    "unc_remaps": "memory", "dbe_7d": "memory", "remap_failure": "memory", "retired_dbe": "memory",
+    "thermal_r_1d": "thermal", "thermal_r_trend": "thermal", "thermal_rise_1d": "thermal",
+    "thermal_violation_frac": "thermal", "power_violation_frac": "power", "power_peak_ratio": "power",
+    "brake_1d": "power",
+    "pcie_replay_1d": "interconnect", "pcie_replay_7d": "interconnect", "pcie_accel": "interconnect",
+    "nvlink_errors_1d": "interconnect", "downtrained": "interconnect", "xid_critical_1d": None,
+    "xid_critical_7d": None, "xid_warning_1d": None, "xid_warning_7d": None,
+}
+DEFAULT_AGE_DAYS = 365.0  # a GPU missing from the inventory is valued as a year old
+
+
+def failure_mode(factors: Sequence[tuple[str, float]]) -> str | None:
+    """The failure mode the first factor with one points at (memory, thermal, power, interconnect)."""
+    return next((FACTOR_MODE[n] for n, _ in factors if FACTOR_MODE.get(n)), None)
+
+
+def economic_utilization(util_7d: np.ndarray, history_days: np.ndarray, min_history_days: float = 1.0) -> np.ndarray:
+    """Each GPU's utilisation (0..1) for its economics: its week's mean; with less than a day of
+    history, where one idle hour would read as an idle GPU, the fleet's median instead."""
+    util = np.asarray(util_7d, dtype=float) / 100.0
+    young = ~(np.nan_to_num(history_days, nan=0.0) >= min_history_days) | np.isnan(util)
+    fleet = float(np.nanmedian(util)) if np.isfinite(util).any() else 0.0
+    return np.where(young, fleet, util)
+
+
+def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: float, p7: float, p30: float,
+               factors: Sequence[tuple[str, float]], failed: str = "") -> GpuEconInput:
+    """What the economics needs of one GPU, from its features (``row``: name -> value, NaN unknown).
+
+    ``failed`` says how a GPU has already failed ("not reporting since ..."); a row remapping that has
+    failed is such a failure too (the GPU is drained until it is reset or repaired)."""
+    def value(name: str) -> float:
+        v = row.get(name, math.nan)
+        return 0.0 if v is None or math.isnan(v) else float(v)
+
+    if not failed and value("remap_failure") >= 1:
+        failed = "row remapping failed: the GPU needs a reset or repair"
+    age = row.get("age_days", math.nan)
+    mode = failure_mode(factors)
+    return GpuEconInput(
+        uuid=uuid, model=model, age_days=DEFAULT_AGE_DAYS if age is None or math.isnan(age) else float(age),
+        utilization=float(utilization), power_watts=value("power_1d"), failure_probability_7d=float(p7),
+        failure_probability_30d=float(p30), failure_mode=mode if (p30 >= 0.2 or failed) else None,
+        retired_pages=value("retired_dbe"), remapped_rows=value("unc_remaps") + value("corr_remaps_7d"),
+        failed=failed)
+
+
+def decision_quality(actions: Sequence[str], p7: np.ndarray, failed_at: np.ndarray, precursor: np.ndarray,
+                     at: np.ndarray) -> dict:
+    """How the recommended actions fared, over GPU-instants not yet failed at their instant ``at``:
+
+    - false actions: the share of healthy ones (no failure within 30 days) advised repair or decommission;
+    - missed: the share of those failing within 7 days, after a precursor, that were advised keep;
+    - expected against real failures: the sum of the 7-day probabilities against the failures within 7 days.
+    """
+    actions = np.asarray(actions, dtype=object)
+    p7, failed_at, precursor, at = (np.asarray(a) for a in (p7, failed_at, precursor, at))
+    live = failed_at > at
+    healthy = live & (failed_at > at + 30 * DAY)
+    soon = live & (failed_at <= at + 7 * DAY)
+    soon_precursor = soon & precursor.astype(bool)
+    acting = np.isin(actions, ACTING)
+    expected, real = float(np.nansum(p7[live])), int(soon.sum())
+    return {"gpu_instants": int(live.sum()), "healthy": int(healthy.sum()),
+            "false_actions": int((healthy & acting).sum()),
+            "false_action_share": float((healthy & acting).sum() / max(healthy.sum(), 1)),
+            "failing_7d_with_precursor": int(soon_precursor.sum()),
+            "missed": int((soon_precursor & (actions == "keep")).sum()),
+            "missed_share": (float((soon_precursor & (actions == "keep")).sum() / soon_precursor.sum())
+                             if soon_precursor.any() else float("nan")),
+            "expected_failures_7d": expected, "failures_7d": real,
+            "expected_over_real": expected / real if real else float("nan"),
+            "acted": int((live & acting).sum()), "sold": int((live & (actions == "sell")).sum())}
