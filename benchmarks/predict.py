@@ -1,5 +1,9 @@
-"""Prediction quality on simulated fleets held out from training, through the online feature path.
+"""Prediction and decision quality on simulated fleets held out from training, through the online
+feature path.
 
+Two sections (``--section ranking|decisions|all``).
+
+**ranking**:
 The packaged default models were trained on seeds 7 and 8 with the default model mix. This evaluates
 them on other seeds (99 and 101 by default, pooled) and another mix of GPU models and racks: each
 history is simulated, backfilled into a real Prometheus and read back with the same fleet-wide
@@ -12,20 +16,48 @@ predicted probability against the observed rate, by decile of prediction).
 
 ``--cache DIR`` keeps each built fleet's rows (an .npz named by its parameters) so that a rerun
 evaluates again without simulating and backfilling again.
+
+**decisions**: what the operator is told, judged against what happened. For each held-out fleet (a
+realistic failure share: ``--decision-hazard 16`` puts a few percent of the GPUs into a failure over
+three weeks, with the simulator's benign look-alikes) — the simulator's own fleet and one with variety
+(other precursor shapes, lengths, magnitudes, noise and more look-alikes: ``FleetConfig.variety``), each
+with every family and with dcgm-exporter's default families only — it writes the history, backfills it,
+and at instants from day 21 on runs the whole analysis cycle (``Analyzer.run``: features, models,
+economics) against a real Prometheus that holds only the last 2 hours, 2 days or 3 weeks of it (a
+Prometheus deployed that long ago: the blocks of that span, hard-linked into a TSDB of their own). The
+models are told the fleet's base rate (its hazard over the training history's) as they are told the
+published one on a real fleet. It prints, per fleet and age: the share of healthy GPUs (no failure
+within 30 days) advised repair or decommission (target <= 5 %), the share of GPUs failing within 7
+days after a precursor advised keep (<= 30 %), expected failures (sum of p7) against real ones
+(within 2x), and PR-AUC 7 d of XGBoost and of the heuristic on failures with a precursor.
+
+    .venv/bin/python benchmarks/predict.py --section decisions [--decision-gpus 256] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import shutil
+import sys
+import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from gpuhealth.analyzers.decisions import decision_quality
 from gpuhealth.analyzers.registry import DEFAULT, load_version
-from gpuhealth.analyzers.training import Dataset, evaluate, sim_dataset, subset_prediction
+from gpuhealth.analyzers.training import Dataset, average_precision, evaluate, sim_dataset, subset_prediction
+
+DAY = 86400.0
+AGES = {"2h": 7200.0, "2d": 2 * DAY, "3w": 21 * DAY}
+SCENARIOS = (("simulator", False, "full"), ("simulator", False, "dcgm-default"),
+             ("variety", True, "full"), ("variety", True, "dcgm-default"))
 
 MIX = {"a100": 0.45, "h200": 0.3, "l40s": 0.25}  # another mix than training's (h100-heavy)
 
@@ -55,15 +87,8 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[float, li
     return ece, rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gpus", type=int, default=256)
-    ap.add_argument("--days", type=float, default=31)
-    ap.add_argument("--seeds", default="99,101")
-    ap.add_argument("--hazard-scale", type=float, default=40.0)
-    ap.add_argument("--models", type=Path, default=DEFAULT, help="a model version folder (default: packaged)")
-    ap.add_argument("--cache", type=Path, default=None)
-    args = ap.parse_args()
+def ranking(args: argparse.Namespace) -> None:
+    """PR-AUC, recall and lead time on rows every 6 hours from day 7 of held-out fleets."""
     t0 = time.monotonic()
     seeds = [int(s) for s in args.seeds.split(",")]
     ds = Dataset.concat([fleet(args.gpus, args.days, s, args.hazard_scale, args.cache) for s in seeds])
@@ -98,6 +123,136 @@ def main() -> None:
     print("targets (best model, failures with precursor): PR-AUC >= 0.8, recall >= 0.7 at precision >= 0.8, "
           "median lead >= 3 days")
     print(json.dumps({k: {"all": v[0], "with_precursor": v[1]} for k, v in rows.items()}, default=float))
+
+
+def _history(workdir: Path, gpus: int, days: float, seed: int, hazard: float, variety: bool, families: str,
+             end: float) -> tuple[Path, dict, dict]:
+    """One held-out fleet's blocks (one per 2-hour window), ground truth and inventory."""
+    from gpuhealth.sim.history import HistoryConfig, generate_history
+
+    out = workdir / f"{'variety' if variety else 'simulator'}-{families}-g{gpus}-d{days:g}-s{seed}-h{hazard:g}"
+    if not (out / "done").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        config = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard,
+                               model_mix=MIX, variety=variety, families=families)
+        summary = generate_history(config, out / "history", backfill_to=out / "blocks")
+        for path in (out / "history").glob("window-*.om"):
+            path.unlink()  # the blocks hold it
+        (out / "done").write_text(json.dumps(summary))
+    summary = json.loads((out / "done").read_text())
+    truth = {}
+    with open(out / "history" / "ground_truth.csv") as fh:
+        for r in csv.DictReader(fh):
+            failed = (datetime.fromisoformat(r["failed_at"].replace("Z", "+00:00")).timestamp() if r["failed_at"]
+                      else np.inf)
+            truth[r["UUID"]] = (failed, r["precursor"] == "true")
+    return out, summary, truth
+
+
+def _tsdb_of_span(blocks: Path, into: Path, since: float, until: float) -> Path:
+    """A TSDB holding only the blocks of [since, until): a Prometheus deployed at ``since``, read at ``until``."""
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    for block in blocks.iterdir():
+        meta = block / "meta.json"
+        if meta.exists():
+            lo = json.loads(meta.read_text())["minTime"] / 1000.0
+            if since <= lo < until:
+                shutil.copytree(block, into / block.name, copy_function=os.link)
+    return into
+
+
+def decisions(args: argparse.Namespace) -> None:
+    """The decision table: false actions, missed failures and expected against real failures, by fleet
+    and age of history."""
+    from gpuhealth import stack
+    from gpuhealth.analyzers.assets import load_inventory
+    from gpuhealth.analyzers.cycle import Analyzer
+    from gpuhealth.analyzers.pricing import load_pricing
+    from gpuhealth.analyzers.promql import PromClient
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gpuhealth-decisions-"))
+    trained = json.loads((args.models / "metrics.json").read_text()).get("hazard_scale", 1.0)
+    end = float(int(time.time()) // 7200 * 7200)
+    quiet = not sys.stderr.isatty()
+    table = []
+    for name, variety, families in SCENARIOS:
+        if args.fleets and f"{name}-{families}" not in args.fleets.split(","):
+            continue
+        t0 = time.monotonic()
+        out, summary, truth = _history(workdir, args.decision_gpus, args.decision_days, args.decision_seed,
+                                       args.decision_hazard, variety, families, end)
+        built = time.monotonic() - t0
+        inventory = load_inventory(path=out / "history" / "assets.csv")
+        models = load_version(args.models)
+        for kind, m in models.items():
+            if kind != "heuristic":  # told the fleet's base rate, as the published one on a real fleet
+                m.prior_odds = args.decision_hazard / trained
+        # a minute before a block's end: the last 5-minute sample is within an instant query's lookback
+        first = np.ceil((summary["start"] + 21 * DAY) / 7200) * 7200 + 7200 - 60
+        instants = [first + k * 12 * 3600 for k in range(args.decision_instants)]
+        for age, span in AGES.items():
+            records = []
+            for at in tqdm(instants, desc=f"{name} {families} {age}", disable=quiet):
+                # hard links: Prometheus compacts the blocks it is given, and the originals must stay as written
+                tsdb = _tsdb_of_span(out / "blocks", out / f"tsdb-{age}", at - span, at)
+                prom = stack.Prometheus(workdir=out / f"prom-{age}", storage_path=tsdb, retention="100y").start()
+                try:
+                    result = Analyzer(PromClient(prom.url), models, "xgboost", inventory, load_pricing(None)).run(at)
+                finally:
+                    prom.stop()
+                for v in result.verdicts:
+                    if v.status == "unknown" or v.uuid not in truth:
+                        continue
+                    failed_at, precursor = truth[v.uuid]
+                    p = v.probability
+                    records.append((v.valuation.recommended_action, p["xgboost"]["7d"], p["heuristic"]["7d"],
+                                    failed_at, precursor, at))
+            action, p7, p7h, failed_at, precursor, ats = (np.array(c) for c in zip(*records, strict=True))
+            q = decision_quality(action, p7.astype(float), failed_at.astype(float), precursor.astype(bool),
+                                 ats.astype(float))
+            live = failed_at > ats
+            label = (failed_at <= ats + 7 * DAY) & live
+            keep_rows = live & ~(label & ~precursor.astype(bool))  # failures with a precursor (and the rest)
+            q["pr_auc_xgboost"] = average_precision(label[keep_rows].astype(float), p7[keep_rows].astype(float))
+            q["pr_auc_heuristic"] = average_precision(label[keep_rows].astype(float), p7h[keep_rows].astype(float))
+            q.update(fleet=name, families=families, age=age, built_seconds=round(built))
+            table.append(q)
+            print(f"{name:9s} {families:12s} {age:>3s}  {q['gpu_instants']:5d} GPU-instants  false actions "
+                  f"{q['false_actions']:3d}/{q['healthy']:5d} = {q['false_action_share']:6.1%}  missed "
+                  f"{q['missed']:2d}/{q['failing_7d_with_precursor']:2d} = {q['missed_share']:6.1%}  expected "
+                  f"{q['expected_failures_7d']:6.2f} vs {q['failures_7d']:3d} real ({q['expected_over_real']:.2f}x)  "
+                  f"PR-AUC xgboost {q['pr_auc_xgboost']:.3f} heuristic {q['pr_auc_heuristic']:.3f}", flush=True)
+    print(f"fleets: {args.decision_gpus} GPUs x {args.decision_days:g} days, seed {args.decision_seed}, mix {MIX}, "
+          f"hazard {args.decision_hazard:g}x the published rate; {args.decision_instants} instants 12 h apart from "
+          f"day 21; load average {os.getloadavg()[0]:.1f}")
+    print("targets: false actions <= 5 %, missed <= 30 % (3 weeks), expected within 2x of real")
+    print(json.dumps(table, default=float))
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--section", choices=("ranking", "decisions", "all"), default="all")
+    ap.add_argument("--gpus", type=int, default=256)
+    ap.add_argument("--days", type=float, default=31)
+    ap.add_argument("--seeds", default="99,101")
+    ap.add_argument("--hazard-scale", type=float, default=40.0)
+    ap.add_argument("--models", type=Path, default=DEFAULT, help="a model version folder (default: packaged)")
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--decision-gpus", type=int, default=256)
+    ap.add_argument("--decision-days", type=float, default=31)
+    ap.add_argument("--decision-seed", type=int, default=201)
+    ap.add_argument("--decision-hazard", type=float, default=16.0)
+    ap.add_argument("--decision-instants", type=int, default=7)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the decision fleets' blocks here for a rerun")
+    ap.add_argument("--fleets", default="", help="only these decision fleets, e.g. simulator-full,variety-dcgm-default")
+    args = ap.parse_args()
+    if args.section in ("ranking", "all"):
+        ranking(args)
+    if args.section in ("decisions", "all"):
+        decisions(args)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,7 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
                               argv=["analyze", "--prometheus", prom.url, "--db", pg.dsn, "--interval", "30s",
                                     "--web.listen-address", f"127.0.0.1:{analyzer_port}"])).start()
     demo.urls["analyzer"] = f"http://127.0.0.1:{analyzer_port}/"
+    demo.urls["data"] = str(wd)
 
 
 def _at_risk(prom_url: str, n: int = 5) -> list[str]:

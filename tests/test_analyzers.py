@@ -276,3 +276,72 @@ def test_calibration_shifts_odds_to_the_real_base_rate():
     assert both["7d"][1] == pytest.approx(0.01 / 0.2 * (0.25 / 40 / (1 + 0.25 / 40)))
     assert both["7d"][2] == pytest.approx(both["30d"][2])  # never above the longer horizon
     assert (both["7d"] <= both["30d"]).all() and (both["30d"] < np.array([0.99, 0.2, 0.4])).all()
+
+
+def test_reduced_features_are_the_ones_dcgm_exporters_default_counters_leave():
+    """Every raw family off by default (and gpuhealth's own) set to NaN: the reduced model's features stay
+    known, every other XGBoost feature whose NaN is not a value of its own becomes unknown."""
+    from gpuhealth.analyzers.features import derive
+    from gpuhealth.analyzers.models import NAN_IS_A_VALUE, REDUCED_FEATURES, XGBOOST_FEATURES
+    from gpuhealth.catalog import FIELDS
+
+    default_on = {f.name for f in FIELDS if f.dcgm_default}
+    raw = {f.name: np.array([np.nan if f.metric not in default_on else 5.0]) for f in FEATURES}
+    raw["power_max_1d"], raw["power_min_1d"] = np.array([400.0]), np.array([100.0])
+    out = derive(raw, np.array([300.0]))
+    for name in XGBOOST_FEATURES:
+        known = not np.isnan(out[name][0])
+        if name in REDUCED_FEATURES and name not in NAN_IS_A_VALUE:
+            assert known, name
+        elif name not in REDUCED_FEATURES and name not in NAN_IS_A_VALUE:
+            assert not known, name
+
+
+def test_trees_average_over_an_unknown_feature_by_the_training_rows_each_side():
+    import xgboost as xgb
+
+    from gpuhealth.analyzers.models import _Trees
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 10, (2000, 2))
+    y = (x[:, 0] > 7).astype(float)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 1, "eta": 1.0, "lambda": 1.0,
+                         "base_score": 0.5}, xgb.DMatrix(x, label=y, feature_names=["sbe_1d", "power_1d"]),
+                        num_boost_round=1)
+    trees = _Trees(booster, ("sbe_1d", "power_1d"))
+    rows = np.array([[1.0, 5.0], [9.0, 5.0], [np.nan, 5.0]])
+    native = booster.predict(xgb.DMatrix(rows[:2], feature_names=["sbe_1d", "power_1d"]), output_margin=True)
+    mine = trees.margin(rows)
+    assert np.allclose(mine[:2], native, atol=1e-5)
+    stump = trees.trees[0]
+    left, right = sorted(stump["children"], key=lambda c: c["nodeid"] != stump["yes"])
+    expected = (left["cover"] * left["leaf"] + right["cover"] * right["leaf"]) / (left["cover"] + right["cover"])
+    assert mine[2] == pytest.approx(expected, abs=1e-6)
+    assert mine[0] < mine[2] < mine[1]  # unknown: between healthy and faulty, weighted by the training rows
+
+
+def test_an_absent_family_is_neither_healthy_nor_faulty_for_xgboost():
+    """The packaged XGBoost on a healthy GPU: its NVLink and ECC families not exported must not read as
+    failing (XGBoost's own missing-value side did: about 0.5 for every healthy GPU of dcgm-exporter)."""
+    import xgboost as xgb
+
+    from gpuhealth.analyzers.models import XGBoostModel, select
+
+    packaged = load_version(DEFAULT)["xgboost"]
+    model = XGBoostModel(features=packaged.features, boosters=packaged.boosters, pos_weight=packaged.pos_weight)
+    healthy = {n: 0.0 for n in MODEL_FEATURES}
+    healthy.update(thermal_r_1d=0.12, thermal_rise_1d=52.0, power_peak_ratio=0.9, util_1d=60.0, age_days=400.0,
+                   pcie_replay_7d=8.0, pcie_replay_1d=1.0, nvlink_errors_1d=20.0, sbe_7d=1.0)
+    for n in ("xid_critical_1d", "xid_critical_7d", "xid_warning_1d", "xid_warning_7d"):
+        healthy[n] = np.nan  # no XID series: as in training
+    row = np.array([[healthy[n] for n in MODEL_FEATURES]])
+    absent = row.copy()
+    for n in ("sbe_1d", "sbe_7d", "sbe_accel", "dbe_7d", "retired_dbe", "nvlink_errors_1d", "thermal_violation_frac",
+              "power_violation_frac", "brake_1d"):
+        absent[0, MODEL_FEATURES.index(n)] = np.nan
+    p_healthy = model.predict(row).probability["7d"][0]
+    p_absent = model.predict(absent).probability["7d"][0]
+    d = xgb.DMatrix(select(absent, model.features), feature_names=list(model.features))
+    raw = float(model.boosters["7d"].predict(d)[0])
+    p_native = raw / (1 - raw) / model.pos_weight["7d"] / (1 + raw / (1 - raw) / model.pos_weight["7d"])
+    assert p_absent < 0.05 and p_absent < p_native / 3, (p_healthy, p_absent, p_native)

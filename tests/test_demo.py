@@ -1,14 +1,22 @@
-"""`gpuhealth demo` starts the whole system and every part answers (a small fleet)."""
+"""`gpuhealth demo` starts the whole system and every part answers; as a user runs it, its verdicts are few and
+right, and SIGTERM stops it."""
 
 from __future__ import annotations
 
+import csv
+import signal
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 
 from gpuhealth.demo import start_demo
+from gpuhealth.sim.fleet import FAULT_MODES
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +45,76 @@ def test_demo_starts_every_part_and_data_flows_end_to_end(workdir):
         assert "gpuhealth_failure_probability" in requests.get(demo.urls["analyzer"] + "metrics", timeout=10).text
     finally:
         demo.stop()
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below pid (children in sessions of their own included), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_demo_after_five_minutes_acts_on_degrading_gpus_only_and_sigterm_stops_everything():
+    """`make demo` as a user runs it: history first, then live in real time. After 5 minutes at most 16 of
+    its 64 GPUs are advised anything but keep; no healthy GPU is taken out of service, and every GPU that
+    is (repair, decommission) has a low health score or is down; most of the degrading GPUs are acted on.
+    SIGTERM stops every part and removes the temporary folder."""
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "gpuhealth", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 600
+        while not any("Press Ctrl-C" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(1)
+        urls = dict(line.split(None, 1) for line in lines
+                    if (line.startswith("  ") and "://" in line) or line.startswith("  data "))
+        urls = {k: v.strip() for k, v in urls.items()}
+        data = Path(urls["data"])
+        children = _descendants(proc.pid)
+        assert len(children) >= 6, children  # exporter, postgres, sink, alertmanager, prometheus, analyzer
+        time.sleep(max(0.0, 300 - (time.monotonic() - started)))
+        verdicts = requests.get(urls["analyzer"] + "api/v1/verdicts", timeout=30).json()["gpus"]
+        with open(data / "history" / "ground_truth.csv") as fh:
+            truth = {r["UUID"]: r for r in csv.DictReader(fh)}
+        degrading = {u for u, r in truth.items() if r["mode"] in FAULT_MODES and r["mode"] != "sudden"}
+        advised = {g["uuid"]: g["recommended_action"] for g in verdicts if g.get("recommended_action")}
+        acting = {u for u, a in advised.items() if a != "keep"}
+        out_of_service = {u for u, a in advised.items() if a in ("repair", "decommission")}
+        assert len(verdicts) == 64 and len(degrading) >= 8
+        assert len(acting) <= 16, sorted(advised.items())
+        assert out_of_service <= degrading, {u: (advised[u], truth[u]["mode"]) for u in out_of_service - degrading}
+        assert len(degrading & acting) >= 5, {u: advised.get(u) for u in degrading}
+        answer = requests.get(urls["prometheus"] + "/api/v1/query", params={"query": "gpu:health:score"}, timeout=30)
+        scores = {r["metric"]["UUID"]: float(r["value"][1]) for r in answer.json()["data"]["result"]}
+        assert len(scores) >= 56
+        for u in out_of_service:  # taken out of service: its health score says so too, or it is down
+            assert scores.get(u, 0.0) < 0.9, (u, advised[u], scores.get(u))
+        assert any(line.startswith("[alert] firing") for line in lines), "an alert delivered within minutes"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    assert "stopping" in "".join(lines)
+    time.sleep(1)
+    assert not [p for p in children if _alive(p)], "processes left after SIGTERM"
+    assert not data.exists(), f"{data} left behind"

@@ -298,3 +298,24 @@ def test_simulated_fleet_failing_gpus_leave_healthy_young_gpus_stay():
     vals = value_fleet(gpus, DEFAULT)
     assert [vals[i].uuid for i in failing if vals[i].recommended_action == "keep"] == []
     assert [vals[i].uuid for i in healthy_young if vals[i].recommended_action != "keep"] == []
+
+
+def test_heat_slowdown_beyond_the_host_costs_work_and_calls_for_a_repair_of_the_cooling():
+    from gpuhealth.analyzers.decisions import attributable_throttling, econ_input
+
+    # a hot rack slows every GPU of the host: none of it is one GPU's own
+    shares = np.array([0.3, 0.32, 0.3, 0.31, 0.0, 0.02, 0.45, 0.0, 0.0, 0.0])
+    hosts = ["hot"] * 4 + ["cool"] * 6
+    attributable = attributable_throttling(shares, hosts)
+    assert attributable[:4].max() <= 0.02 and attributable[6] == pytest.approx(0.45)
+    assert (attributable >= 0).all()
+    assert attributable_throttling(np.array([0.5, np.nan]), ["a", "b"])[1] == 0.0  # too few peers: the fleet's
+    pricing = load_pricing()
+    row = {"age_days": 400.0, "power_1d": 500.0}
+    cool = value_gpu(econ_input("GPU-1", H100, row, 0.8, 0.001, 0.004, []), pricing)
+    slowed = value_gpu(econ_input("GPU-1", H100, row, 0.8, 0.001, 0.004, [], throttled=0.45), pricing)
+    assert cool.recommended_action == "keep"
+    assert slowed.npv_dollars["keep"] < cool.npv_dollars["keep"]
+    assert slowed.npv_dollars["repair"] == pytest.approx(cool.npv_dollars["repair"], rel=0.05)
+    assert slowed.recommended_action == "repair"
+    assert any("slowed by heat 45%" in d for d in slowed.drivers)

@@ -143,6 +143,12 @@ def train(source: str, gpus: int, days: float, seed: int, hazard_scale: float, d
                        f"recall@P0.8={x['recall_at_precision_0.8']:.3f} P@0.5={x['precision_at_0.5']:.3f} "
                        f"R@0.5={x['recall_at_0.5']:.3f} median lead={x['median_lead_days']:.1f} d "
                        f"({x['positives']} positive rows of {x['rows']})")
+        d = metrics.get("decisions") or {}
+        if d:
+            click.echo(f"{kind:10s} {'decisions':15s} false actions {d['false_actions']}/{d['healthy']} healthy "
+                       f"({d['false_action_share']:.1%}), missed {d['missed']}/{d['failing_7d_with_precursor']} "
+                       f"failing within 7 d after a precursor ({d['missed_share']:.1%}), expected failures "
+                       f"{d['expected_failures_7d']:.1f} vs {d['failures_7d']} real")
     path = save_version(registry, {k: m for k, (m, _x) in results.items()}, trained_on, dsn,
                         hazard_scale if source == "sim" else 1.0)
     click.echo(f"saved {path}")

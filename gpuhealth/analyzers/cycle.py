@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers import anomalies
-from gpuhealth.analyzers.decisions import econ_input, economic_utilization
+from gpuhealth.analyzers.decisions import attributable_throttling, econ_input, economic_utilization
 from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
 from gpuhealth.analyzers.models import Prediction
 from gpuhealth.analyzers.promql import PromClient
@@ -209,6 +209,7 @@ class Analyzer:
         index = {u: i for i, u in enumerate(frame.uuids)}
         c = frame.columns
         utilization = economic_utilization(c["util_7d"], c["history_days"])
+        throttled = attributable_throttling(c["thermal_violation_frac"], frame.hosts or [""] * len(frame.uuids))
         inputs, owners = [], []
         for v in verdicts:
             if v.status not in ("judged", "down"):
@@ -223,7 +224,8 @@ class Analyzer:
             asset = self.inventory.get(v.uuid)
             inputs.append(econ_input(v.uuid, v.model_name or (asset.model if asset else ""),
                                      {name: float(col[i]) for name, col in c.items()}, float(utilization[i]),
-                                     p["7d"], p["30d"], v.factors, failed))
+                                     p["7d"], p["30d"], v.factors, failed,
+                                     float(throttled[i]) if v.status == "judged" else 0.0))
             owners.append(v)
         for v, valuation in zip(owners, value_fleet(inputs, self.pricing), strict=True):
             v.valuation = valuation

@@ -28,6 +28,7 @@ FACTOR_MODE = {
     "xid_critical_7d": None, "xid_warning_1d": None, "xid_warning_7d": None,
 }
 DEFAULT_AGE_DAYS = 365.0  # a GPU missing from the inventory is valued as a year old
+THROTTLED_THERMAL = 0.05  # slowed by heat this share of the day beyond its host: a repair is of its cooling
 
 
 def failure_mode(factors: Sequence[tuple[str, float]]) -> str | None:
@@ -44,8 +45,22 @@ def economic_utilization(util_7d: np.ndarray, history_days: np.ndarray, min_hist
     return np.where(young, fleet, util)
 
 
+def attributable_throttling(share: np.ndarray, hosts: Sequence[str], min_peers: int = 3) -> np.ndarray:
+    """Each GPU's share of the day slowed by heat beyond the median of its host's GPUs (a hot room or
+    rack slows them all and is not the GPU's own fault); against the fleet's median where a host has
+    fewer than ``min_peers`` GPUs reporting it. NaN (not exported) reads as 0."""
+    share = np.nan_to_num(np.asarray(share, dtype=float), nan=0.0)
+    hosts = np.asarray(hosts, dtype=object)
+    baseline = np.full(len(share), float(np.median(share)) if len(share) else 0.0)
+    for host in set(hosts.tolist()) - {""}:
+        mine = hosts == host
+        if mine.sum() >= min_peers:
+            baseline[mine] = np.median(share[mine])
+    return np.clip(share - baseline, 0.0, 1.0)
+
+
 def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: float, p7: float, p30: float,
-               factors: Sequence[tuple[str, float]], failed: str = "") -> GpuEconInput:
+               factors: Sequence[tuple[str, float]], failed: str = "", throttled: float = 0.0) -> GpuEconInput:
     """What the economics needs of one GPU, from its features (``row``: name -> value, NaN unknown).
 
     ``failed`` says how a GPU has already failed ("not reporting since ..."); a row remapping that has
@@ -57,13 +72,14 @@ def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: flo
     if not failed and value("remap_failure") >= 1:
         failed = "row remapping failed: the GPU needs a reset or repair"
     age = row.get("age_days", math.nan)
-    mode = failure_mode(factors)
+    mode = failure_mode(factors) or ("thermal" if throttled >= THROTTLED_THERMAL else None)
     return GpuEconInput(
         uuid=uuid, model=model, age_days=DEFAULT_AGE_DAYS if age is None or math.isnan(age) else float(age),
         utilization=float(utilization), power_watts=value("power_1d"), failure_probability_7d=float(p7),
-        failure_probability_30d=float(p30), failure_mode=mode if (p30 >= 0.2 or failed) else None,
+        failure_probability_30d=float(p30),
+        failure_mode=mode if (p30 >= 0.2 or failed or throttled >= THROTTLED_THERMAL) else None,
         retired_pages=value("retired_dbe"), remapped_rows=value("unc_remaps") + value("corr_remaps_7d"),
-        failed=failed)
+        failed=failed, throttled=float(throttled))
 
 
 def decision_quality(actions: Sequence[str], p7: np.ndarray, failed_at: np.ndarray, precursor: np.ndarray,

@@ -59,6 +59,9 @@ class GpuEconInput:
     # remapping failed"): it earns nothing, is worth its salvage as it is, and is repaired (RMA in
     # warranty) or decommissioned
     failed: str = ""
+    # the share of the day the GPU ran slowed by heat beyond its host's other GPUs (its own cooling, not
+    # the room's): the work it loses until repaired
+    throttled: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class _Arrays:
         self.pages = np.maximum(np.nan_to_num(col("retired_pages"), nan=0.0), 0.0)
         self.rows = np.maximum(np.nan_to_num(col("remapped_rows"), nan=0.0), 0.0)
         self.down = np.array([bool(g.failed) for g in gpus])
+        self.throttled = np.clip(np.nan_to_num(col("throttled"), nan=0.0), 0.0, 1.0)
         self.modes = [pricing.repair(g.failure_mode) for g in gpus]
         self.known_model = np.array([g.model in pricing.models and g.model != DEFAULT_MODEL for g in gpus])
         names = [g.model if ok else DEFAULT_MODEL for g, ok in zip(gpus, self.known_model, strict=True)]
@@ -134,8 +138,10 @@ def _cum_hazard(age: np.ndarray, rate2: np.ndarray, shape: np.ndarray) -> np.nda
 
 
 def _operate(x: _Arrays, pricing: Pricing, t: np.ndarray, acute: np.ndarray, start: np.ndarray,
-             terminal_value: np.ndarray) -> np.ndarray:
+             terminal_value: np.ndarray, work: np.ndarray | None = None) -> np.ndarray:
     """PV of running the GPUs from ``start`` (years, per GPU) to the horizon, before opex.
+
+    work: the share of its rented hours' work each GPU delivers (1 unless slowed by heat).
 
     acute: (N, K+1) failure CDF of the acute fault; t: (K+1,) grid. Earnings are weighted by survival,
     each failure costs the unplanned-failure cost, and at the horizon a survivor is worth terminal_value,
@@ -152,7 +158,8 @@ def _operate(x: _Arrays, pricing: Pricing, t: np.ndarray, acute: np.ndarray, sta
     w = np.clip((t[None, 1:] - np.maximum(t[None, :-1], start[:, None])) / dt[None, :], 0.0, 1.0)
     rent = x.rent[:, None] * (1.0 - x.decline[:, None]) ** mid[None, :]
     energy = x.watts * pricing.pue * pricing.power_price_per_kwh / 1000.0
-    margin = np.maximum(rent * x.u[:, None] - energy[:, None], 0.0) * pricing.hours_per_year
+    delivered = x.u if work is None else x.u * work
+    margin = np.maximum(rent * delivered[:, None] - energy[:, None], 0.0) * pricing.hours_per_year
     s_mid = 0.5 * (surv[:, 1:] + surv[:, :-1])
     earn = (disc_mid * dt)[None, :] * s_mid * margin * w
     fails = disc_end[None, :] * (surv[:, :-1] - surv[:, 1:]) * w * pricing.unplanned_failure_cost
@@ -201,8 +208,12 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
     opex_pv = pricing.opex_per_year * float((disc_mid * np.diff(t)).sum())
 
     acute = np.where(x.down[:, None], 1.0, _acute_cdf(x.p7, x.p30, t))  # a failed GPU earns nothing from now on
-    keep = _operate(x, pricing, t, acute, zero, mv_end) - opex_pv
-    keep_no_acute = _operate(x, pricing, t, np.zeros_like(acute), zero, mv_end) - opex_pv
+    # a GPU slowed by heat more than its host's others delivers less work until its cooling is repaired
+    work = 1.0 - pricing.thermal_throttle_work_lost * x.throttled
+    keep = _operate(x, pricing, t, acute, zero, mv_end, work) - opex_pv
+    keep_no_acute = _operate(x, pricing, t, np.zeros_like(acute), zero, mv_end, work) - opex_pv
+    keep_unthrottled = (_operate(x, pricing, t, np.zeros_like(acute), zero, mv_end) - opex_pv
+                        if x.throttled.any() else keep_no_acute)
 
     # repair: vendor RMA (a replacement) in warranty, own repair of the predicted mode after it
     in_warranty = x.age < x.warranty
@@ -242,7 +253,8 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
             energy_h=float(energy_h[i]), watts=float(x.watts[i]), age=float(x.age[i]), market=float(market[i]),
             share=float(share_now[i]), haircut=float(1.0 - health[i] * condition[i]), pages=float(x.pages[i]),
             rows=float(x.rows[i]), known_model=bool(x.known_model[i]), salvage=float(x.salvage[i]),
-            failed=g.failed)
+            failed=g.failed, throttled=float(x.throttled[i]),
+            throttle_loss=float(keep_unthrottled[i] - keep_no_acute[i]) if x.throttled[i] > 0 else 0.0)
         out.append(Valuation(uuid=g.uuid, market_value_dollars=float(market[i]),
                              npv_dollars=dict(zip(ACTIONS, npv[i].tolist(), strict=True)),
                              recommended_action=action, drivers=_drivers(ctx)))
@@ -278,6 +290,8 @@ class _DriverContext:
     known_model: bool
     salvage: float
     failed: str = ""
+    throttled: float = 0.0
+    throttle_loss: float = 0.0
 
 
 def _drivers(c: _DriverContext) -> list[str]:
@@ -293,10 +307,12 @@ def _drivers(c: _DriverContext) -> list[str]:
     value = (f"age {c.age:.1f} y: market value ${c.market:,.0f} (used, {c.share:.0%} of new by age"
              + (f", -{c.haircut:.0%} for its condition)" if c.haircut >= 0.005 else ")"))
     wear = (f"{c.pages:g} retired pages, {c.rows:g} remapped rows" if c.pages or c.rows else None)
+    heat = (f"slowed by heat {c.throttled:.0%} of the day beyond its host's other GPUs: ${c.throttle_loss:,.0f} of "
+            "work lost if not repaired" if c.throttled >= 0.01 else None)
     lead = (f"{c.action} beats keep by ${c.gain:,.0f}" if c.action != "keep" else
             "keep: no other action beats it by the margin")
-    order = {"keep": [earn, risk, value, wear],
-             "repair": [risk, fix, earn, wear],
+    order = {"keep": [earn, risk, value, wear, heat],
+             "repair": [risk, heat, fix, earn, wear],
              "sell": [risk, value, earn, wear],
              "decommission": [risk, f"salvage ${c.salvage:,.0f}", value, earn]}[c.action]
     out = [lead, *[d for d in order if d]]

@@ -202,6 +202,7 @@ class FeatureFrame:
     uuids: list[str]
     columns: dict[str, np.ndarray]
     model_names: list[str] = field(default_factory=list)  # each GPU's modelName ("" when unknown)
+    hosts: list[str] = field(default_factory=list)  # each GPU's host (the Hostname or hostname label; "" unknown)
 
     def matrix(self, names: tuple[str, ...] = MODEL_FEATURES) -> np.ndarray:
         """The named columns as a (GPUs x features) float matrix; NaN where unknown."""
@@ -253,11 +254,13 @@ def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.nda
 
 
 def _to_frame(values: dict[str, dict[str, float]], at: float, ages: dict[str, float] | None,
-              model_of: dict[str, str]) -> FeatureFrame:
+              identity: dict[str, tuple[str, str]]) -> FeatureFrame:
     uuids = sorted(set().union(*[set(v) for v in values.values()]))
     raw = {name: np.array([v.get(u, np.nan) for u in uuids], dtype=float) for name, v in values.items()}
     age = np.array([(ages or {}).get(u, np.nan) for u in uuids], dtype=float)
-    return FeatureFrame(at=at, uuids=uuids, columns=derive(raw, age), model_names=[model_of.get(u, "") for u in uuids])
+    return FeatureFrame(at=at, uuids=uuids, columns=derive(raw, age),
+                        model_names=[identity.get(u, ("", ""))[0] for u in uuids],
+                        hosts=[identity.get(u, ("", ""))[1] for u in uuids])
 
 
 def online(client: PromClient, at: float | None = None, ages: dict[str, float] | None = None,
@@ -267,12 +270,13 @@ def online(client: PromClient, at: float | None = None, ages: dict[str, float] |
     selector = selector or default_selector()
     # a few queries in flight at once: Prometheus evaluates one while the client parses another's answer
     with ThreadPoolExecutor(QUERY_THREADS) as pool:
-        names = pool.submit(client.instant, f"max by (UUID, modelName) (last_over_time({COVERAGE_METRIC}{{{selector}}}"
-                            "[7d]))", at)
+        names = pool.submit(client.instant, "max by (UUID, modelName, Hostname, hostname) "
+                            f"(last_over_time({COVERAGE_METRIC}{{{selector}}}[7d]))", at)
         answers = pool.map(lambda f: client.by_uuid(f.promql(selector), at), FEATURES)
         values = {f.name: v for f, v in zip(FEATURES, answers, strict=True)}
-        model_of = {lab["UUID"]: lab.get("modelName", "") for lab, _ in names.result() if "UUID" in lab}
-    return _to_frame(values, at, ages, model_of)
+        identity = {lab["UUID"]: (lab.get("modelName", ""), lab.get("Hostname") or lab.get("hostname", ""))
+                    for lab, _ in names.result() if "UUID" in lab}
+    return _to_frame(values, at, ages, identity)
 
 
 def offline(conn, at: float, ages: dict[str, float] | None = None) -> FeatureFrame:
@@ -283,7 +287,8 @@ def offline(conn, at: float, ages: dict[str, float] | None = None) -> FeatureFra
         sql, params = f.sql()
         rows = conn.execute(sql, {**params, "at": ts}).fetchall()
         values[f.name] = {u: float(v) for u, v in rows if v is not None and not math.isnan(float(v))}
-    names = conn.execute("SELECT DISTINCT ON (uuid) uuid, coalesce(labels->>'modelName', '') FROM series "
+    names = conn.execute("SELECT DISTINCT ON (uuid) uuid, coalesce(labels->>'modelName', ''), "
+                         "coalesce(labels->>'Hostname', labels->>'hostname', '') FROM series "
                          "WHERE metric = %(m)s AND uuid IS NOT NULL ORDER BY uuid", {"m": COVERAGE_METRIC}).fetchall()
-    return _to_frame(values, at, ages, dict(names))
+    return _to_frame(values, at, ages, {u: (m, h) for u, m, h in names})
 

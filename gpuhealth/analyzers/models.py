@@ -160,9 +160,68 @@ XGBOOST_FEATURES: tuple[str, ...] = tuple(n for n in MODEL_FEATURES if n not in 
                                                                                   "util_1d"))
 
 
+# Features whose NaN the training history held as a value of its own: no XID series yet (no XIDs), no
+# temperature rise when the power hardly swung. Any other feature is NaN only where its family is not
+# exported (dcgm-exporter leaves ECC, violations, NVLink and the power limit off by default), which the
+# simulated training history never was: such a value is unknown, and the trees average over both sides of
+# its splits, weighted by the training rows that went each way (the prediction's expectation over what
+# the value could be), instead of following the side XGBoost sends missing values to.
+NAN_IS_A_VALUE = frozenset({"xid_critical_1d", "xid_critical_7d", "xid_warning_1d", "xid_warning_7d",
+                            "thermal_rise_1d"})
+
+
+class _Trees:
+    """A booster's trees as arrays, evaluated with unknown features averaged over (see NAN_IS_A_VALUE)."""
+
+    def __init__(self, booster, features: tuple[str, ...]) -> None:
+        import json as _json
+
+        config = _json.loads(booster.save_config())["learner"]["learner_model_param"]
+        base = float(str(config["base_score"]).strip("[]"))
+        self.base_margin = float(np.log(base / (1.0 - base)))
+        self.trees = [_json.loads(t) for t in booster.get_dump(dump_format="json", with_stats=True)]
+        self.index = {n: i for i, n in enumerate(features)}
+        self.marginal = np.array([n not in NAN_IS_A_VALUE for n in features])
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """The booster's margin (log odds) for each row."""
+        unknown = np.isnan(x) & self.marginal[None, :]
+        out = np.full(len(x), self.base_margin)
+        for tree in self.trees:
+            out += self._walk(tree, x, unknown, np.ones(len(x)))
+        return out
+
+    def _walk(self, node: dict, x: np.ndarray, unknown: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        if "leaf" in node:
+            return weight * node["leaf"]
+        j = self.index[node["split"]]
+        yes_node, no_node = sorted(node["children"], key=lambda c: c["nodeid"] != node["yes"])
+        col = x[:, j]
+        with np.errstate(invalid="ignore"):
+            goes_yes = np.where(np.isnan(col), node["missing"] == node["yes"], col < node["split_condition"])
+        share_yes = yes_node["cover"] / (yes_node["cover"] + no_node["cover"])
+        w_yes = weight * np.where(unknown[:, j], share_yes, goes_yes)
+        w_no = weight * np.where(unknown[:, j], 1.0 - share_yes, ~goes_yes)
+        out = np.zeros(len(x))
+        if w_yes.any():
+            out += self._walk(yes_node, x, unknown, w_yes)
+        if w_no.any():
+            out += self._walk(no_node, x, unknown, w_no)
+        return out
+
+
+# The XGBoost features that dcgm-exporter's default counters leave computable (temperature, power,
+# PCIe replays, row remaps: catalog.Field.dcgm_default; tests/test_analyzers.py checks the families).
+# A GPU whose other features' families are not exported is judged by a second set of boosters trained
+# on these alone: what it does export, read by a model that learnt from just that.
+REDUCED_FEATURES: tuple[str, ...] = ("corr_remaps_7d", "unc_remaps", "remap_failure", "thermal_r_trend",
+                                     "thermal_rise_1d", "pcie_replay_1d", "pcie_replay_7d", "pcie_accel")
+
+
 @dataclass
 class XGBoostModel:
-    """One gradient-boosted classifier per horizon."""
+    """One gradient-boosted classifier per horizon, and (``reduced``) one on REDUCED_FEATURES for the GPUs
+    whose other families are not exported."""
 
     kind: str = "xgboost"
     features: tuple[str, ...] = XGBOOST_FEATURES
@@ -171,6 +230,13 @@ class XGBoostModel:
     # the weight given to positive rows in training, by horizon: it multiplies the booster's odds,
     # so predict divides them by it again (probabilities at the training base rate, like the others')
     pos_weight: dict = field(default_factory=dict)
+    _trees: dict = field(default_factory=dict, repr=False)  # horizon -> _Trees, parsed on first use
+    reduced: XGBoostModel | None = None
+
+    def needs_reduced(self, x: np.ndarray) -> np.ndarray:
+        """Rows (of a MODEL_FEATURES matrix) that lack a family the full boosters read."""
+        full_only = [n for n in self.features if n not in REDUCED_FEATURES and n not in NAN_IS_A_VALUE]
+        return np.isnan(select(x, tuple(full_only))).any(axis=1)
 
     def fit(self, x: np.ndarray, y: dict[str, np.ndarray], seed: int = 0, **_) -> XGBoostModel:
         """Train both horizons."""
@@ -187,20 +253,34 @@ class XGBoostModel:
                       "seed": seed, "monotone_constraints": monotone,
                       "scale_pos_weight": self.pos_weight[h], "nthread": 2}
             self.boosters[h] = xgb.train(params, dtrain, num_boost_round=150)
+        self._trees.clear()
+        if self.features != REDUCED_FEATURES:
+            self.reduced = XGBoostModel(features=REDUCED_FEATURES).fit(x, y, seed=seed)
         return self
 
     def predict(self, x: np.ndarray) -> Prediction:
         """Probabilities per horizon; factors from the 7-day model's feature contributions."""
         import xgboost as xgb
 
-        d = xgb.DMatrix(select(x, self.features), feature_names=list(self.features))
+        xs = select(x, self.features)
+        d = xgb.DMatrix(xs, feature_names=list(self.features))
         probs = {}
         for h, b in self.boosters.items():
-            p = np.clip(b.predict(d).astype(float), 1e-9, 1 - 1e-9)
-            odds = p / (1 - p) / self.pos_weight.get(h, 1.0)
+            if h not in self._trees:
+                self._trees[h] = _Trees(b, self.features)
+            margin = np.clip(self._trees[h].margin(xs), -30, 30)
+            odds = np.exp(margin) / self.pos_weight.get(h, 1.0)
             probs[h] = odds / (1 + odds)
         contrib = self.boosters["7d"].predict(d, pred_contribs=True)[:, :-1]
-        return Prediction(probs, _top(contrib, self.features))
+        factors = _top(contrib, self.features)
+        rows = self.needs_reduced(x) if self.reduced is not None else np.zeros(len(x), dtype=bool)
+        if rows.any():
+            sub = self.reduced.predict(x[rows])
+            for h in probs:
+                probs[h][rows] = sub.probability[h]
+            for k, i in enumerate(np.flatnonzero(rows)):
+                factors[i] = sub.factors[k]
+        return Prediction(probs, factors)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics,
@@ -221,6 +301,8 @@ def save(model, directory: Path) -> Path:
     if isinstance(model, XGBoostModel):
         for h, b in model.boosters.items():
             b.save_model(str(directory / f"xgboost-{h}.ubj"))
+        if model.reduced is not None:
+            save(model.reduced, directory / "reduced")
     return directory
 
 
@@ -242,8 +324,11 @@ def load(directory: Path):
                 b = xgb.Booster()
                 b.load_model(str(Path(directory) / f"xgboost-{h}.ubj"))
                 boosters[h] = b
+            sub = Path(directory) / "reduced"
+            reduced = load(sub) if (sub / "model.json").exists() else None
             return XGBoostModel(features=tuple(d["features"]), boosters=boosters, metrics=d.get("metrics", {}),
-                                pos_weight={h: float(w) for h, w in d.get("pos_weight", {}).items()})
+                                pos_weight={h: float(w) for h, w in d.get("pos_weight", {}).items()},
+                                reduced=reduced)
         raise ModelError(f"{path}: unknown model kind {kind!r}")
     except FileNotFoundError as exc:
         raise ModelError(f"{exc.filename}: model file missing (train one with `gpuhealth model train`)") from None

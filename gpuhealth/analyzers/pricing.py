@@ -78,6 +78,7 @@ class Pricing:
     retired_page_haircut_max: float
     row_remap_budget: float
     row_remap_haircut_at_budget: float
+    thermal_throttle_work_lost: float
     failure_modes: dict[str, RepairPricing]
     rma: RepairPricing
     models: dict[str, ModelPricing]
@@ -198,6 +199,8 @@ def parse_pricing(data: Any, source: str = "<pricing>") -> Pricing:
         row_remap_budget=r.number(health, "row_remap_budget", "health", 1.0, default=512.0),
         row_remap_haircut_at_budget=r.number(health, "row_remap_haircut_at_budget", "health", 0.0, 1.0,
                                              default=0.0),
+        thermal_throttle_work_lost=r.number(health, "thermal_throttle_work_lost", "health", 0.0, 1.0,
+                                            default=0.0),
         failure_modes=modes, rma=_repair(r, d.get("rma"), "rma"), models=models)
 
 

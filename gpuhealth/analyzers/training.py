@@ -20,12 +20,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gpuhealth.analyzers.decisions import decision_quality, econ_input, economic_utilization
+from gpuhealth.analyzers.decisions import (
+    attributable_throttling,
+    decision_quality,
+    econ_input,
+    economic_utilization,
+)
 from gpuhealth.analyzers.features import MODEL_FEATURES, FeatureFrame
 from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
 
 DAY = 86400.0
-ECON_COLUMNS = ("utilization", "power_1d", "history_days")  # Dataset.econ's columns
+ECON_COLUMNS = ("utilization", "power_1d", "history_days", "throttled")  # Dataset.econ's columns
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC).timestamp()  # where simulated training histories end
 SIM_PART_GPUS = 320  # the most GPUs simulated in one history (its OpenMetrics text fills tens of GB)
 
@@ -105,7 +110,8 @@ def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[floa
         x = frame.matrix()
         c = frame.columns
         econ = np.column_stack([economic_utilization(c["util_7d"], c["history_days"]), c["power_1d"],
-                                c["history_days"]])
+                                c["history_days"],
+                                attributable_throttling(c["thermal_violation_frac"], frame.hosts or [""] * len(x))])
         for i, u in enumerate(frame.uuids):
             failed_at, precursor = failures.get(u, (np.inf, False))
             if failed_at <= t:
@@ -193,7 +199,8 @@ def recommended_actions(ds: Dataset, pred: Prediction, pricing=None) -> list[str
         row = dict(zip(MODEL_FEATURES, ds.x[i].tolist(), strict=True))
         row.update(zip(ECON_COLUMNS, ds.econ[i].tolist(), strict=True))
         inputs.append(econ_input(str(ds.uuid[i]), str(ds.model_name[i]), row, row["utilization"],
-                                 pred.probability["7d"][i], pred.probability["30d"][i], pred.factors[i]))
+                                 pred.probability["7d"][i], pred.probability["30d"][i], pred.factors[i],
+                                 throttled=row["throttled"]))
     return [v.recommended_action for v in value_fleet(inputs, pricing or load_pricing())]
 
 
@@ -272,7 +279,7 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
     from gpuhealth import stack
     from gpuhealth.analyzers.features import online
     from gpuhealth.analyzers.promql import PromClient
-    from gpuhealth.sim.history import HistoryConfig, backfill, generate_history
+    from gpuhealth.sim.history import HistoryConfig, generate_history
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="gpuhealth-train-"))
     # a fixed end, not now: the simulated workload's daily cycle follows the wall clock, so a history
@@ -282,8 +289,9 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
     cfg = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard_scale,
                         model_mix=model_mix)
     try:
-        summary = generate_history(cfg, tmp / "history", progress=progress)
-        backfill(tmp / "history", tmp / "tsdb", progress=progress)
+        # each window's text is deleted once its block is written (320 GPUs x 35 days of text is over 40 GB)
+        summary = generate_history(cfg, tmp / "history", progress=progress, backfill_to=tmp / "tsdb",
+                                   keep_text=workdir is not None)
         failures, purchase = {}, {}
         with open(tmp / "history" / "ground_truth.csv") as fh:
             for row in csv.DictReader(fh):
@@ -292,9 +300,6 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
                     failures[row["UUID"]] = (t, row["precursor"] == "true")
         with open(tmp / "history" / "assets.csv") as fh:
             purchase = {r["uuid"]: r["purchase_date"] for r in csv.DictReader(fh)}
-        if workdir is None:  # the blocks hold everything from here on: free the text's tens of GB now
-            for path in (tmp / "history").glob("window-*.om"):
-                path.unlink()
         prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
         try:
             client = PromClient(prom.url)

@@ -236,12 +236,15 @@ def _write_parts(path: Path, parts: list[str]) -> None:
 
 
 def generate_history(config: HistoryConfig, out_dir: str | Path, progress: bool | None = None,
-                     backfill_to: str | Path | None = None, fleet: Fleet | None = None) -> dict:
+                     backfill_to: str | Path | None = None, fleet: Fleet | None = None,
+                     keep_text: bool = True) -> dict:
     """Write a history's OpenMetrics windows, ground_truth.csv, assets.csv and resets.csv.
 
     Files are written by a background thread while the next window is simulated. With
     ``backfill_to``, each finished window is also turned into a Prometheus block there at once
     (promtool runs beside the simulation), which is what ``backfill`` would do afterwards.
+    ``keep_text=False`` (with ``backfill_to``) deletes each window's text once its block is written, so
+    that a long history never holds more than a few windows of text on disk.
     ``fleet`` (its start the history's) replaces the one the config describes, for a history that
     a live fleet continues (``sim.live.continued_fleet``).
     Returns a summary: files, samples, GPUs, failures, start and end (unix seconds), blocks.
@@ -269,10 +272,15 @@ def generate_history(config: HistoryConfig, out_dir: str | Path, progress: bool 
     if backfill_to is not None:
         Path(backfill_to).mkdir(parents=True, exist_ok=True)
 
+    def block(path: Path) -> None:
+        _promtool_block(path, Path(backfill_to))
+        if not keep_text:
+            path.unlink()
+
     def write_and_backfill(path: Path, parts: list[str]) -> None:
         _write_parts(path, parts)
         if block_pool is not None:
-            pending.append(block_pool.submit(_promtool_block, path, Path(backfill_to)))
+            pending.append(block_pool.submit(block, path))
 
     def flush() -> None:
         if not buf_t:
