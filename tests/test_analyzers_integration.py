@@ -118,16 +118,21 @@ def test_prometheus_down_keeps_last_verdicts_and_marks_unhealthy(history, promet
         server.shutdown()
 
 
+def _sim_exporter(backend: SimBackend) -> tuple[Poller, object]:
+    """The exporter on a simulated backend, polling every second and serving on a free port."""
+    poller = Poller(backend, Renderer(backend.fleet.identities, "sim"), set(COLLECTORS), interval=1.0)
+    poller.start()
+    exporter = serve_exporter(poller, "127.0.0.1:0", None, 8)
+    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+    return poller, exporter
+
+
 def test_online_and_offline_features_agree(prometheus_factory, postgres):
     """The same samples reach Prometheus (scrape) and TimescaleDB (remote write through the sink)."""
     migrate(postgres)
     sink, _ = serve_sink(Writer(postgres), "127.0.0.1:0")
     threading.Thread(target=sink.serve_forever, daemon=True).start()
-    backend = SimBackend(gpus=8, seed=2, speedup=60, degrading=2)
-    poller = Poller(backend, Renderer(backend.fleet.identities, "sim"), set(COLLECTORS), interval=1.0)
-    poller.start()
-    exporter = serve_exporter(poller, "127.0.0.1:0", None, 8)
-    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+    poller, exporter = _sim_exporter(SimBackend(gpus=8, seed=2, speedup=60, degrading=2))
     try:
         prom = prometheus_factory(scrape_interval="2s", scrape_configs=[
             {"job_name": "gpuhealth", "static_configs": [{"targets": [exporter.url.split("//")[1]]}]}],
@@ -195,11 +200,7 @@ def test_weekly_xid_counts_include_series_that_appeared_within_the_week(tmp_path
 def test_analyze_reads_a_job_named_anything_through_its_selector(prometheus_factory):
     """Users name their scrape jobs freely: with --selector the analyzer judges a job called "dcgm"; with the
     rule spec's default selector it says that nothing matched instead of printing an empty verdict list."""
-    backend = SimBackend(gpus=8, seed=3, speedup=1, degrading=0)
-    poller = Poller(backend, Renderer(backend.fleet.identities, "sim"), set(COLLECTORS), interval=1.0)
-    poller.start()
-    exporter = serve_exporter(poller, "127.0.0.1:0", None, 8)
-    threading.Thread(target=exporter.serve_forever, daemon=True).start()
+    poller, exporter = _sim_exporter(SimBackend(gpus=8, seed=3, speedup=1, degrading=0))
     try:
         prom = prometheus_factory(scrape_interval="1s", scrape_configs=[
             {"job_name": "dcgm", "static_configs": [{"targets": [exporter.url.split("//")[1]]}]}])

@@ -287,6 +287,7 @@ def alert_groups(spec: Spec) -> list[Group]:
 
     a = spec.alerts
     p_warn, p_crit = a["failure_probability_warning"], a["failure_probability_critical"]
+    model = spec.prediction_model
     sc = spec.scores
     rules = [
         _alert(spec, "GpuXidCritical", xid_expr(crit), "0m", "critical", "A GPU reported a critical XID error.",
@@ -340,11 +341,11 @@ def alert_groups(spec: Spec) -> list[Group]:
                "The exporter {{ $labels.instance }} on {{ $labels.Hostname }} is down; its GPUs' alerts are "
                "inhibited until it is back."),
         _alert(spec, "GpuFailurePredicted",
-               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {p_warn:g})'
+               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{model}"}}) > {p_warn:g})'
                f" {ident}", "15m", "warning", "A GPU is likely to fail within 7 days.",
                GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
         _alert(spec, "GpuFailurePredicted",
-               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d"}}) > {p_crit:g})'
+               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{model}"}}) > {p_crit:g})'
                f" {ident}", "15m", "critical", "A GPU is very likely to fail within 7 days.",
                GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
         _alert(spec, "GpuActionRecommended",

@@ -48,6 +48,7 @@ class Spec:
     xids: dict[str, list[int]]
     alerts: dict[str, float]
     alertmanager: dict[str, Any] = field(default_factory=dict)
+    prediction_model: str = "xgboost"
 
     @property
     def max_weight(self) -> float:
@@ -153,7 +154,10 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
         if not isinstance(xids.get(k), list) or not all(isinstance(x, int) for x in xids[k]):
             raise SpecError(f"{where}: xids.{k}: expected a list of XID codes")
     alerts = {k: _number(where, f"alerts.{k}", v, 0.0, 1.0) for k, v in (raw.get("alerts") or {}).items()}
+    prediction_model = raw.get("prediction_model", "xgboost")
+    if not isinstance(prediction_model, str) or not re.fullmatch(r"[a-z_]+", prediction_model):
+        raise SpecError(f"{where}: prediction_model: expected a model kind such as xgboost, got {prediction_model!r}")
     return Spec(selector=raw["selector"], runbook_url_base=str(raw.get("runbook_url_base", "")).rstrip("#"),
                 windows=windows, intervals=intervals, weights=weights, models=models, scores=scores, xids=xids,
                 alerts=alerts,
-                alertmanager=raw.get("alertmanager") or {})
+                alertmanager=raw.get("alertmanager") or {}, prediction_model=prediction_model)
