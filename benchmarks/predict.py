@@ -207,10 +207,10 @@ def decisions(args: argparse.Namespace) -> None:
                     failed_at, precursor = truth[v.uuid]
                     p = v.probability
                     records.append((v.valuation.recommended_action, p["xgboost"]["7d"], p["heuristic"]["7d"],
-                                    failed_at, precursor, at))
-            action, p7, p7h, failed_at, precursor, ats = (np.array(c) for c in zip(*records, strict=True))
+                                    failed_at, precursor, at, v.uuid))
+            action, p7, p7h, failed_at, precursor, ats, uuids = (np.array(c) for c in zip(*records, strict=True))
             q = decision_quality(action, p7.astype(float), failed_at.astype(float), precursor.astype(bool),
-                                 ats.astype(float))
+                                 ats.astype(float), uuids)
             live = failed_at > ats
             label = (failed_at <= ats + 7 * DAY) & live
             keep_rows = live & ~(label & ~precursor.astype(bool))  # failures with a precursor (and the rest)
@@ -220,7 +220,8 @@ def decisions(args: argparse.Namespace) -> None:
             table.append(q)
             print(f"{name:9s} {families:12s} {age:>3s}  {q['gpu_instants']:5d} GPU-instants  false actions "
                   f"{q['false_actions']:3d}/{q['healthy']:5d} = {q['false_action_share']:6.1%}  missed "
-                  f"{q['missed']:2d}/{q['failing_7d_with_precursor']:2d} = {q['missed_share']:6.1%}  expected "
+                  f"{q['missed']:2d}/{q['failing_7d_with_precursor']:2d} = {q['missed_share']:6.1%} "
+                  f"({q['gpus_failing_7d_with_precursor']} GPUs)  expected "
                   f"{q['expected_failures_7d']:6.2f} vs {q['failures_7d']:3d} real ({q['expected_over_real']:.2f}x)  "
                   f"PR-AUC xgboost {q['pr_auc_xgboost']:.3f} heuristic {q['pr_auc_heuristic']:.3f}", flush=True)
     print(f"fleets: {args.decision_gpus} GPUs x {args.decision_days:g} days, seed {args.decision_seed}, mix {MIX}, "

@@ -345,3 +345,20 @@ def test_an_absent_family_is_neither_healthy_nor_faulty_for_xgboost():
     raw = float(model.boosters["7d"].predict(d)[0])
     p_native = raw / (1 - raw) / model.pos_weight["7d"] / (1 + raw / (1 - raw) / model.pos_weight["7d"])
     assert p_absent < 0.05 and p_absent < p_native / 3, (p_healthy, p_absent, p_native)
+
+
+def test_decision_quality_counts_false_actions_misses_and_expected_failures():
+    from gpuhealth.analyzers.decisions import decision_quality
+
+    day = 86400.0
+    at = np.zeros(6)
+    failed = np.array([np.inf, np.inf, 3 * day, 5 * day, 20 * day, -1.0])  # the last one failed already
+    precursor = np.array([False, False, True, False, True, True])
+    actions = ["repair", "keep", "keep", "keep", "repair", "decommission"]
+    p7 = np.array([0.2, 0.01, 0.3, 0.02, 0.4, 1.0])
+    q = decision_quality(actions, p7, failed, precursor, at, np.array(list("abcdef")))
+    assert q["gpu_instants"] == 5 and q["healthy"] == 2  # failing within 30 days is not healthy
+    assert q["false_actions"] == 1 and q["false_action_share"] == 0.5
+    assert q["failing_7d_with_precursor"] == 1 and q["missed"] == 1 and q["missed_share"] == 1.0
+    assert q["failures_7d"] == 2 and q["expected_failures_7d"] == pytest.approx(0.93)
+    assert q["gpus_failing_7d"] == 2 and q["gpus_failing_7d_with_precursor"] == 1

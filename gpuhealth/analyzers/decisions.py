@@ -83,12 +83,14 @@ def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: flo
 
 
 def decision_quality(actions: Sequence[str], p7: np.ndarray, failed_at: np.ndarray, precursor: np.ndarray,
-                     at: np.ndarray) -> dict:
+                     at: np.ndarray, uuid: np.ndarray | None = None) -> dict:
     """How the recommended actions fared, over GPU-instants not yet failed at their instant ``at``:
 
     - false actions: the share of healthy ones (no failure within 30 days) advised repair or decommission;
     - missed: the share of those failing within 7 days, after a precursor, that were advised keep;
     - expected against real failures: the sum of the 7-day probabilities against the failures within 7 days.
+
+    With ``uuid``, also how many distinct GPUs those GPU-instants are (one failing GPU counts at each instant).
     """
     actions = np.asarray(actions, dtype=object)
     p7, failed_at, precursor, at = (np.asarray(a) for a in (p7, failed_at, precursor, at))
@@ -98,6 +100,9 @@ def decision_quality(actions: Sequence[str], p7: np.ndarray, failed_at: np.ndarr
     soon_precursor = soon & precursor.astype(bool)
     acting = np.isin(actions, ACTING)
     expected, real = float(np.nansum(p7[live])), int(soon.sum())
+    distinct = {} if uuid is None else {
+        "gpus_failing_7d": len(set(np.asarray(uuid)[soon].tolist())),
+        "gpus_failing_7d_with_precursor": len(set(np.asarray(uuid)[soon_precursor].tolist()))}
     return {"gpu_instants": int(live.sum()), "healthy": int(healthy.sum()),
             "false_actions": int((healthy & acting).sum()),
             "false_action_share": float((healthy & acting).sum() / max(healthy.sum(), 1)),
@@ -107,4 +112,4 @@ def decision_quality(actions: Sequence[str], p7: np.ndarray, failed_at: np.ndarr
                              if soon_precursor.any() else float("nan")),
             "expected_failures_7d": expected, "failures_7d": real,
             "expected_over_real": expected / real if real else float("nan"),
-            "acted": int((live & acting).sum()), "sold": int((live & (actions == "sell")).sum())}
+            "acted": int((live & acting).sum()), "sold": int((live & (actions == "sell")).sum()), **distinct}
