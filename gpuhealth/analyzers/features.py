@@ -39,9 +39,9 @@ def seconds(window: str) -> int:
     return int(window[:-1]) * SECONDS[window[-1]]
 
 
-def spans(window: str) -> tuple[str, ...]:
-    """The window and the shorter fallback spans, longest first."""
-    return (window, *(s for s in SPANS if seconds(s) < seconds(window)))
+def spans(window: str, shortest: float = 0.0) -> tuple[str, ...]:
+    """The window and the shorter fallback spans down to ``shortest`` seconds, longest first."""
+    return (window, *(s for s in SPANS if shortest <= seconds(s) < seconds(window)))
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,22 @@ class Feature:
         extra = "".join(f', {k}=~"{"|".join(v)}"' for k, v in self.labels.items())
         return f"{self.metric}{{{base or default_selector()}{extra}}}"
 
-    def promql(self, base: str | None = None) -> str:
-        """The feature over all GPUs, one value per UUID."""
+    def promql(self, base: str | None = None, covered: float = 0.0) -> str:
+        """The feature over all GPUs, one value per UUID.
+
+        ``covered``: every GPU's history reaches at least this far back (seconds), so that a growth
+        needs no fallback span shorter than it (the common case, a Prometheus holding weeks: one term)."""
         base = base or default_selector()
         s = self.selector(base)
+        chain = spans(self.window, min(covered, seconds(self.window)))
         if self.kind == "delta" and self.from_zero:
             telemetry = f"{COVERAGE_METRIC}{{{base}}}"
             terms = [f"((clamp_min({s} - {s} offset {w}, 0) or {s}) and on (UUID) {telemetry} offset {w})"
-                     for w in spans(self.window)]
+                     for w in chain]
             inner = " or ".join([*terms, s])
         elif self.kind == "delta":  # younger than every span: no growth seen yet
-            inner = " or ".join([*(f"clamp_min({s} - {s} offset {w}, 0)" for w in spans(self.window)), f"{s} * 0"])
+            young = [f"{s} * 0"] if covered < seconds(SPANS[-1]) else []
+            inner = " or ".join([*(f"clamp_min({s} - {s} offset {w}, 0)" for w in chain), *young])
         elif self.kind == "coverage":
             inner = " or ".join([*(f"({s} offset {w}) * 0 + {seconds(w) / 86400:g}" for w in spans(self.window)),
                                  f"{s} * 0"])
@@ -268,12 +273,18 @@ def online(client: PromClient, at: float | None = None, ages: dict[str, float] |
     """Every feature of every GPU from PromQL: one fleet-wide query per feature."""
     at = at if at is not None else time.time()
     selector = selector or default_selector()
+    # how far back the fleet's history reaches decides which fallback spans the growths need
+    coverage = next(f for f in FEATURES if f.kind == "coverage")
+    history = client.by_uuid(coverage.promql(selector), at)
+    covered = min(history.values(), default=0.0) * 86400.0
     # a few queries in flight at once: Prometheus evaluates one while the client parses another's answer
     with ThreadPoolExecutor(QUERY_THREADS) as pool:
         names = pool.submit(client.instant, "max by (UUID, modelName, Hostname, hostname) "
                             f"(last_over_time({COVERAGE_METRIC}{{{selector}}}[7d]))", at)
-        answers = pool.map(lambda f: client.by_uuid(f.promql(selector), at), FEATURES)
-        values = {f.name: v for f, v in zip(FEATURES, answers, strict=True)}
+        rest = [f for f in FEATURES if f is not coverage]
+        answers = pool.map(lambda f: client.by_uuid(f.promql(selector, covered), at), rest)
+        values = {f.name: v for f, v in zip(rest, answers, strict=True)}
+        values[coverage.name] = history
         identity = {lab["UUID"]: (lab.get("modelName", ""), lab.get("Hostname") or lab.get("hostname", ""))
                     for lab, _ in names.result() if "UUID" in lab}
     return _to_frame(values, at, ages, identity)
