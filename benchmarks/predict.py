@@ -198,7 +198,8 @@ def decisions(args: argparse.Namespace) -> None:
                 tsdb = _tsdb_of_span(out / "blocks", out / f"tsdb-{age}", at - span, at)
                 prom = stack.Prometheus(workdir=out / f"prom-{age}", storage_path=tsdb, retention="100y").start()
                 try:
-                    result = Analyzer(PromClient(prom.url), models, "xgboost", inventory, load_pricing(None)).run(at)
+                    result = Analyzer(PromClient(prom.url), models, "xgboost", inventory, load_pricing(None),
+                                      base_rate_factor=args.decision_hazard).run(at)
                 finally:
                     prom.stop()
                 for v in result.verdicts:

@@ -362,3 +362,28 @@ def test_decision_quality_counts_false_actions_misses_and_expected_failures():
     assert q["failing_7d_with_precursor"] == 1 and q["missed"] == 1 and q["missed_share"] == 1.0
     assert q["failures_7d"] == 2 and q["expected_failures_7d"] == pytest.approx(0.93)
     assert q["gpus_failing_7d"] == 2 and q["gpus_failing_7d_with_precursor"] == 1
+
+
+def test_a_young_gpu_reads_at_least_its_base_rate_and_keeps_its_evidence():
+    from gpuhealth.analyzers.cycle import Analyzer
+    from gpuhealth.analyzers.economics import baseline_failure_probability
+    from gpuhealth.analyzers.features import FeatureFrame
+    from gpuhealth.analyzers.models import Prediction
+    from gpuhealth.analyzers.pricing import load_pricing
+
+    pricing = load_pricing()
+    h100 = "NVIDIA H100 80GB HBM3"
+    rate = pricing.model(h100).failure_rate_at_2y
+    week = baseline_failure_probability([h100], np.array([730.0]), 7.0, pricing)[0]
+    assert week == pytest.approx(rate * 7 / 365.25, rel=0.05)  # the hazard at 2 years, over a week
+    assert baseline_failure_probability([h100], np.array([730.0]), 7.0, pricing, 16.0)[0] > 15 * week
+    frame = FeatureFrame(0.0, ["young", "mature", "young-failing"],
+                         {"history_days": np.array([1 / 12, 7.0, 1 / 12]), "age_days": np.full(3, 730.0)},
+                         model_names=[h100] * 3)
+    preds = {"xgboost": Prediction({"7d": np.array([1e-6, 1e-6, 0.9]), "30d": np.array([1e-5, 1e-5, 0.95])},
+                                   [[], [], []])}
+    Analyzer(None, {"xgboost": object()}, pricing=pricing)._with_prior(preds, frame)
+    p7 = preds["xgboost"].probability["7d"]
+    assert p7[0] == pytest.approx(week * (1 - 1 / 84), rel=1e-3)  # all but the 2 hours it covers: the prior
+    assert p7[1] == 1e-6 and p7[2] == 0.9  # a full week of history, and acute evidence, are left as they are
+    assert (preds["xgboost"].probability["30d"] >= p7).all()

@@ -121,7 +121,7 @@ class Analyzer:
 
     def __init__(self, client: PromClient, models: dict[str, object], primary: str | None = None,
                  inventory: dict[str, Asset] | None = None, pricing=None, dsn: str | None = None,
-                 selector: str | None = None) -> None:
+                 selector: str | None = None, base_rate_factor: float = 1.0) -> None:
         if not models:
             raise ValueError("models: at least one model is needed")
         self.client = client
@@ -133,6 +133,9 @@ class Analyzer:
         self.pricing = pricing
         self.dsn = dsn
         self.selector = selector or default_selector()
+        # the fleet's failure rate against the published one, which the priors of young GPUs are read at
+        # (1 on a real fleet; a benchmark's accelerated fleet says its own)
+        self.base_rate_factor = base_rate_factor
 
     def _ages(self, at: float) -> dict[str, float]:
         out = {}
@@ -165,6 +168,8 @@ class Analyzer:
             predictions[name] = pred
         anomaly = anomalies.scores(self.client, at, self.selector, model_of)
         trends = trends_per_day(frame)
+        if self.pricing is not None:
+            self._with_prior(predictions, frame)
         primary = predictions[self.primary]
         rul = remaining_life_days(primary.probability["30d"])
         down = [u for u, st in zip(frame.uuids, status, strict=True) if st == "down"]
@@ -195,6 +200,27 @@ class Analyzer:
         if self.dsn:
             self._store(result)
         return result
+
+    def _with_prior(self, predictions: dict[str, Prediction], frame: FeatureFrame) -> None:
+        """Over a young history the models see little evidence either way and read a GPU as healthier than
+        the average one; until its windows fill, a GPU's probability is at least the blend of its model's
+        with the published base rate for its model and age, by the share of the week its history covers.
+        Evidence is never lowered: a GPU with an acute sign keeps its model's probability."""
+        from gpuhealth.analyzers.economics import baseline_failure_probability
+
+        covered = np.clip(np.nan_to_num(frame.columns["history_days"], nan=0.0) / 7.0, 0.0, 1.0)
+        if covered.min() >= 1.0:
+            return
+        models = [m or "default" for m in frame.model_names] if frame.model_names else ["default"] * len(covered)
+        for name, pred in predictions.items():
+            if name == "heuristic":  # not calibrated: left as it is
+                continue
+            for h, days in (("7d", 7.0), ("30d", 30.0)):
+                if h in pred.probability:
+                    prior = baseline_failure_probability(models, frame.columns["age_days"], days, self.pricing,
+                                                         self.base_rate_factor)
+                    p = pred.probability[h]
+                    pred.probability[h] = np.maximum(p, covered * p + (1.0 - covered) * prior)
 
     def _last_seen(self, uuids: list[str], at: float) -> dict[str, float]:
         """When each of these GPUs last reported (to the minute), in one query."""

@@ -137,6 +137,19 @@ def _cum_hazard(age: np.ndarray, rate2: np.ndarray, shape: np.ndarray) -> np.nda
     return rate2 * (2.0 / shape) * (np.maximum(age, 0.0) / 2.0) ** shape
 
 
+def baseline_failure_probability(models: Sequence[str], age_days: np.ndarray, horizon_days: float,
+                                  pricing: Pricing, factor: float = 1.0) -> np.ndarray:
+    """Each GPU's probability of failing within the horizon from its model's published hazard alone (the
+    pricing's Weibull: failure_rate_at_2y, weibull_shape) at its age, times ``factor``: what is known of a
+    GPU before any of its telemetry is."""
+    specs = [pricing.model(m) for m in models]
+    rate2 = np.array([s.failure_rate_at_2y for s in specs], dtype=float) * factor
+    shape = np.array([s.weibull_shape for s in specs], dtype=float)
+    age = np.nan_to_num(np.asarray(age_days, dtype=float), nan=365.0) / DAYS_PER_YEAR
+    gained = _cum_hazard(age + horizon_days / DAYS_PER_YEAR, rate2, shape) - _cum_hazard(age, rate2, shape)
+    return 1.0 - np.exp(-gained)
+
+
 def _operate(x: _Arrays, pricing: Pricing, t: np.ndarray, acute: np.ndarray, start: np.ndarray,
              terminal_value: np.ndarray, work: np.ndarray | None = None) -> np.ndarray:
     """PV of running the GPUs from ``start`` (years, per GPU) to the horizon, before opex.
