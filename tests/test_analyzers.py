@@ -387,3 +387,14 @@ def test_a_young_gpu_reads_at_least_its_base_rate_and_keeps_its_evidence():
     assert p7[0] == pytest.approx(week * (1 - 1 / 84), rel=1e-3)  # all but the 2 hours it covers: the prior
     assert p7[1] == 1e-6 and p7[2] == 0.9  # a full week of history, and acute evidence, are left as they are
     assert (preds["xgboost"].probability["30d"] >= p7).all()
+
+
+def test_growth_spans_stop_at_the_history_every_gpu_has():
+    from gpuhealth.analyzers.features import spans
+
+    assert spans("7d") == ("7d", "4d", "2d", "1d", "12h", "6h", "3h", "1h", "30m", "10m")
+    # the coverage query's 0.0416667 days for one hour must keep the one-hour span
+    assert spans("1d", 0.0416667 * 86400) == ("1d", "12h", "6h", "3h", "1h")
+    assert spans("7d", 7 * 86400) == ("7d",)
+    f = Feature("x", "delta", "m", "1d")
+    assert f.promql('job="a"', 7 * 86400).count("offset") == 1 and " * 0" not in f.promql('job="a"', 7 * 86400)
