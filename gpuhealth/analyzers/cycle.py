@@ -53,6 +53,9 @@ class Verdict:
     valuation: object | None = None  # economics.Valuation when economics ran
     history_days: float = float("nan")  # how far back its telemetry reaches (at most 7 days)
     down_since: float | None = None  # down: when it last reported (Unix seconds)
+    # the primary model's probabilities from the telemetry alone, before the base-rate floor of a young
+    # history: what the economics reads (its own baseline hazard holds the base rate)
+    evidence_probability: dict[str, float] = field(default_factory=dict)
 
     def as_json(self, primary: str) -> dict:
         """The verdict in `analyze --json` form."""
@@ -168,6 +171,8 @@ class Analyzer:
             predictions[name] = pred
         anomaly = anomalies.scores(self.client, at, self.selector, model_of)
         trends = trends_per_day(frame)
+        # what the telemetry says, for the economics: its own baseline hazard already holds the base rate
+        evidence = {h: p.copy() for h, p in predictions[self.primary].probability.items()}
         if self.pricing is not None:
             self._with_prior(predictions, frame)
         primary = predictions[self.primary]
@@ -181,6 +186,7 @@ class Analyzer:
             if v.status == "judged":
                 v.probability = {name: {h: float(p.probability[h][i]) for h in p.probability}
                                  for name, p in predictions.items()}
+                v.evidence_probability = {h: float(p[i]) for h, p in evidence.items()}
                 v.remaining_useful_life_days = float(rul[i])
                 v.factors = primary.factors[i]
                 v.anomaly = anomaly.get(uuid, {})
@@ -241,7 +247,7 @@ class Analyzer:
             if v.status not in ("judged", "down"):
                 continue
             i = index[v.uuid]
-            p = v.probability[self.primary]
+            p = v.evidence_probability or v.probability[self.primary]
             failed = ""
             if v.status == "down":
                 since = (datetime.fromtimestamp(v.down_since, UTC).strftime("%Y-%m-%d %H:%M UTC")
