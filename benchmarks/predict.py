@@ -135,9 +135,7 @@ def _history(workdir: Path, gpus: int, days: float, seed: int, hazard: float, va
         shutil.rmtree(out, ignore_errors=True)
         config = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard,
                                model_mix=MIX, variety=variety, families=families)
-        summary = generate_history(config, out / "history", backfill_to=out / "blocks")
-        for path in (out / "history").glob("window-*.om"):
-            path.unlink()  # the blocks hold it
+        summary = generate_history(config, out / "history", backfill_to=out / "blocks", keep_text=False)
         (out / "done").write_text(json.dumps(summary))
     summary = json.loads((out / "done").read_text())
     truth = {}

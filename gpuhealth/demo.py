@@ -29,10 +29,10 @@ import requests
 import yaml
 
 from gpuhealth import stack
+from gpuhealth.rules.spec import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
 HISTORY_STEP = 300  # seconds between the history's samples
-PRIMARY = "xgboost"  # the analyzer's primary model, whose probabilities the demo prints
 DEMO_INSTANCE = "demo-exporter:9494"  # the instance label of the exporter's series, in the history and live
 
 
@@ -113,7 +113,6 @@ def _alertmanager_config(path: Path, webhook: str) -> Path:
 def _rule_files(workdir: Path, speedup: float) -> list[Path]:
     """The generated rules: as in production in real time; every group every 10 s on a fast clock."""
     from gpuhealth.rules.generate import generate, generate_every
-    from gpuhealth.rules.spec import load_spec
 
     return generate(load_spec(), workdir) if speedup == 1 else generate_every(load_spec(), workdir, "10s")
 
@@ -129,9 +128,7 @@ def write_history(workdir: Path, gpus: int, seed: int, days: float, progress: bo
     config = HistoryConfig(gpus=gpus, days=days, step_seconds=HISTORY_STEP, seed=seed, end=end, hazard_scale=1.0,
                            instance=DEMO_INSTANCE)
     generate_history(config, workdir / "history", progress=progress, backfill_to=workdir / "tsdb",
-                     fleet=continued_fleet(gpus, seed, start, end))
-    for path in (workdir / "history").glob("window-*.om"):  # the blocks hold it now
-        path.unlink()
+                     fleet=continued_fleet(gpus, seed, start, end), keep_text=False)
     return start, end
 
 
@@ -210,6 +207,7 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
     demo.add(GpuhealthProcess(name="analyzer", workdir=wd / "analyzer",
                               ready_url=f"http://127.0.0.1:{analyzer_port}/metrics",
                               argv=["analyze", "--prometheus", prom.url, "--db", pg.dsn, "--interval", "30s",
+                                    "--primary", load_spec().prediction_model,
                                     "--web.listen-address", f"127.0.0.1:{analyzer_port}"])).start()
     demo.urls["analyzer"] = f"http://127.0.0.1:{analyzer_port}/"
     demo.urls["data"] = str(wd)
@@ -221,7 +219,8 @@ def _at_risk(prom_url: str, n: int = 5) -> list[str]:
         body = requests.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=10).json()
         return body.get("data", {}).get("result", [])
 
-    top = q(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{PRIMARY}"}}))')
+    primary = load_spec().prediction_model  # the analyzer's primary, as the prediction alerts read it
+    top = q(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{primary}"}}))')
     actions = {r["metric"]["UUID"]: r["metric"].get("action", "") for r in q("gpuhealth_recommended_action == 1")}
     factors: dict[str, tuple[float, str]] = {}
     for r in q("gpuhealth_failure_factor"):
@@ -292,7 +291,7 @@ def _show(running: DemoStack, duration: float | None) -> None:
     click.echo(f"  {'health scores':13s} {p}/graph?g0.expr=sort(gpu%3Ahealth%3Ascore)&g0.tab=1")
     click.echo(f"  {'alerts':13s} {p}/alerts")
     click.echo(f"  {'SQL':13s} psql '{running.urls['database']}'")
-    click.echo("Press Ctrl-C to stop.\n", nl=True)
+    click.echo("Press Ctrl-C to stop.\n")
     sys.stdout.flush()
     started = time.monotonic()
     shown = 0

@@ -398,3 +398,18 @@ def test_growth_spans_stop_at_the_history_every_gpu_has():
     assert spans("7d", 7 * 86400) == ("7d",)
     f = Feature("x", "delta", "m", "1d")
     assert f.promql('job="a"', 7 * 86400).count("offset") == 1 and " * 0" not in f.promql('job="a"', 7 * 86400)
+
+
+def test_gpus_without_the_full_families_are_judged_by_the_reduced_boosters():
+    from gpuhealth.analyzers.training import dcgm_default_view
+
+    packaged = load_version(DEFAULT)["xgboost"]
+    assert packaged.reduced is not None
+    rng = np.random.default_rng(5)
+    full = np.abs(rng.normal(0, 1, (40, len(MODEL_FEATURES)))) * rng.choice([0, 1, 20], (40, len(MODEL_FEATURES)))
+    dcgm = dcgm_default_view(full)
+    assert not packaged.needs_reduced(full).any() and packaged.needs_reduced(dcgm).all()
+    mixed = np.vstack([full[:20], dcgm[20:]])
+    got = packaged.predict(mixed).probability["7d"]
+    assert np.allclose(got[20:], packaged.reduced.predict(dcgm[20:]).probability["7d"])
+    assert np.allclose(got[:20], packaged.predict(full[:20]).probability["7d"])

@@ -143,6 +143,10 @@ def train(source: str, gpus: int, days: float, seed: int, hazard_scale: float, d
                        f"recall@P0.8={x['recall_at_precision_0.8']:.3f} P@0.5={x['precision_at_0.5']:.3f} "
                        f"R@0.5={x['recall_at_0.5']:.3f} median lead={x['median_lead_days']:.1f} d "
                        f"({x['positives']} positive rows of {x['rows']})")
+        x = metrics["precursor_only_dcgm_default"]
+        click.echo(f"{kind:10s} {'dcgm defaults':15s} PR-AUC(7d)={x['pr_auc_7d']:.3f} "
+                   f"recall@P0.8={x['recall_at_precision_0.8']:.3f} median lead={x['median_lead_days']:.1f} d "
+                   "(failures with a precursor, dcgm-exporter's default families only)")
         d = metrics.get("decisions") or {}
         if d:
             click.echo(f"{kind:10s} {'decisions':15s} false actions {d['false_actions']}/{d['healthy']} healthy "

@@ -18,9 +18,14 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers import anomalies
-from gpuhealth.analyzers.decisions import attributable_throttling, econ_input, economic_utilization
+from gpuhealth.analyzers.decisions import (
+    ECON_FEATURES,
+    attributable_throttling,
+    econ_input,
+    economic_utilization,
+)
 from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
-from gpuhealth.analyzers.models import Prediction
+from gpuhealth.analyzers.models import HORIZONS, Prediction
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.analyzers.registry import calibrate
 from gpuhealth.catalog import Asset
@@ -218,15 +223,13 @@ class Analyzer:
         if covered.min() >= 1.0:
             return
         models = [m or "default" for m in frame.model_names] if frame.model_names else ["default"] * len(covered)
+        priors = {h: baseline_failure_probability(models, frame.columns["age_days"], days, self.pricing,
+                                                  self.base_rate_factor) for h, days in HORIZONS.items()}
         for name, pred in predictions.items():
             if name == "heuristic":  # not calibrated: left as it is
                 continue
-            for h, days in (("7d", 7.0), ("30d", 30.0)):
-                if h in pred.probability:
-                    prior = baseline_failure_probability(models, frame.columns["age_days"], days, self.pricing,
-                                                         self.base_rate_factor)
-                    p = pred.probability[h]
-                    pred.probability[h] = np.maximum(p, covered * p + (1.0 - covered) * prior)
+            for h, p in pred.probability.items():
+                pred.probability[h] = np.maximum(p, covered * p + (1.0 - covered) * priors[h])
 
     def _last_seen(self, uuids: list[str], at: float) -> dict[str, float]:
         """When each of these GPUs last reported (to the minute), in one query."""
@@ -255,7 +258,7 @@ class Analyzer:
                 failed = f"not reporting since {since}"
             asset = self.inventory.get(v.uuid)
             inputs.append(econ_input(v.uuid, v.model_name or (asset.model if asset else ""),
-                                     {name: float(col[i]) for name, col in c.items()}, float(utilization[i]),
+                                     {name: float(c[name][i]) for name in ECON_FEATURES}, float(utilization[i]),
                                      p["7d"], p["30d"], v.factors, failed,
                                      float(throttled[i]) if v.status == "judged" else 0.0))
             owners.append(v)

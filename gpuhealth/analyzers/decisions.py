@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gpuhealth.analyzers.economics import GpuEconInput
+from gpuhealth.analyzers.economics import DEFAULT_AGE_DAYS, GpuEconInput
 
 DAY = 86400.0
 ACTING = ("repair", "decommission")  # the actions that take a GPU out of service
@@ -27,7 +27,9 @@ FACTOR_MODE = {
     "nvlink_errors_1d": "interconnect", "downtrained": "interconnect", "xid_critical_1d": None,
     "xid_critical_7d": None, "xid_warning_1d": None, "xid_warning_7d": None,
 }
-DEFAULT_AGE_DAYS = 365.0  # a GPU missing from the inventory is valued as a year old
+# the features econ_input reads of a GPU
+ECON_FEATURES: tuple[str, ...] = ("age_days", "power_1d", "remap_failure", "retired_dbe", "unc_remaps",
+                                  "corr_remaps_7d")
 THROTTLED_THERMAL = 0.05  # slowed by heat this share of the day beyond its host: a repair is of its cooling
 
 
@@ -61,7 +63,7 @@ def attributable_throttling(share: np.ndarray, hosts: Sequence[str], min_peers: 
 
 def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: float, p7: float, p30: float,
                factors: Sequence[tuple[str, float]], failed: str = "", throttled: float = 0.0) -> GpuEconInput:
-    """What the economics needs of one GPU, from its features (``row``: name -> value, NaN unknown).
+    """What the economics needs of one GPU, from its features (``row``: ECON_FEATURES -> value, NaN unknown).
 
     ``failed`` says how a GPU has already failed ("not reporting since ..."); a row remapping that has
     failed is such a failure too (the GPU is drained until it is reset or repaired)."""

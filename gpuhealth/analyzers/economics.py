@@ -33,6 +33,7 @@ from gpuhealth.catalog import Asset
 
 ACTIONS: tuple[str, ...] = ("keep", "repair", "sell", "decommission")
 DAYS_PER_YEAR = 365.25
+DEFAULT_AGE_DAYS = 365.0  # a GPU missing from the inventory is valued as a year old
 MARKET_VALUE = "gpuhealth_market_value_dollars"
 NPV = "gpuhealth_npv_dollars"
 RECOMMENDED_ACTION = "gpuhealth_recommended_action"
@@ -145,7 +146,7 @@ def baseline_failure_probability(models: Sequence[str], age_days: np.ndarray, ho
     specs = [pricing.model(m) for m in models]
     rate2 = np.array([s.failure_rate_at_2y for s in specs], dtype=float) * factor
     shape = np.array([s.weibull_shape for s in specs], dtype=float)
-    age = np.nan_to_num(np.asarray(age_days, dtype=float), nan=365.0) / DAYS_PER_YEAR
+    age = np.nan_to_num(np.asarray(age_days, dtype=float), nan=DEFAULT_AGE_DAYS) / DAYS_PER_YEAR
     gained = _cum_hazard(age + horizon_days / DAYS_PER_YEAR, rate2, shape) - _cum_hazard(age, rate2, shape)
     return 1.0 - np.exp(-gained)
 

@@ -9,6 +9,7 @@ gives NaN for every GPU, which the models treat as missing, never as healthy.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ SPANS: tuple[str, ...] = ("7d", "4d", "2d", "1d", "12h", "6h", "3h", "1h", "30m"
 COVERAGE_METRIC = "DCGM_FI_DEV_GPU_TEMP"  # the family whose history says how far back a GPU's data reaches
 
 
+@functools.cache
 def default_selector() -> str:
     """The rule spec's selector, so that the rules and the analyzers read the same series."""
     from gpuhealth.rules.spec import load_spec
@@ -77,7 +79,7 @@ class Feature:
         needs no fallback span shorter than it (the common case, a Prometheus holding weeks: one term)."""
         base = base or default_selector()
         s = self.selector(base)
-        chain = spans(self.window, min(covered, seconds(self.window)))
+        chain = spans(self.window, covered)
         if self.kind == "delta" and self.from_zero:
             telemetry = f"{COVERAGE_METRIC}{{{base}}}"
             terms = [f"((clamp_min({s} - {s} offset {w}, 0) or {s}) and on (UUID) {telemetry} offset {w})"

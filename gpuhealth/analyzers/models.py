@@ -171,15 +171,14 @@ NAN_IS_A_VALUE = frozenset({"xid_critical_1d", "xid_critical_7d", "xid_warning_1
 
 
 class _Trees:
-    """A booster's trees as arrays, evaluated with unknown features averaged over (see NAN_IS_A_VALUE)."""
+    """A booster's trees (its JSON dump with the training cover of each node), evaluated with unknown
+    features averaged over (see NAN_IS_A_VALUE)."""
 
     def __init__(self, booster, features: tuple[str, ...]) -> None:
-        import json as _json
-
-        config = _json.loads(booster.save_config())["learner"]["learner_model_param"]
+        config = json.loads(booster.save_config())["learner"]["learner_model_param"]
         base = float(str(config["base_score"]).strip("[]"))
         self.base_margin = float(np.log(base / (1.0 - base)))
-        self.trees = [_json.loads(t) for t in booster.get_dump(dump_format="json", with_stats=True)]
+        self.trees = [json.loads(t) for t in booster.get_dump(dump_format="json", with_stats=True)]
         self.index = {n: i for i, n in enumerate(features)}
         self.marginal = np.array([n not in NAN_IS_A_VALUE for n in features])
 

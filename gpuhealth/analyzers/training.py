@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gpuhealth.analyzers.decisions import (
+    ECON_FEATURES,
     attributable_throttling,
     decision_quality,
     econ_input,
@@ -194,13 +195,14 @@ def recommended_actions(ds: Dataset, pred: Prediction, pricing=None) -> list[str
 
     if ds.econ is None:
         raise ValueError("dataset: rows without the economics' inputs (a cache from an older version; rebuild it)")
+    columns = {**{n: ds.x[:, MODEL_FEATURES.index(n)] for n in ECON_FEATURES if n in MODEL_FEATURES},
+               **{n: ds.econ[:, k] for k, n in enumerate(ECON_COLUMNS)}}
     inputs = []
     for i in range(len(ds.uuid)):
-        row = dict(zip(MODEL_FEATURES, ds.x[i].tolist(), strict=True))
-        row.update(zip(ECON_COLUMNS, ds.econ[i].tolist(), strict=True))
-        inputs.append(econ_input(str(ds.uuid[i]), str(ds.model_name[i]), row, row["utilization"],
+        row = {n: float(columns[n][i]) for n in ECON_FEATURES}
+        inputs.append(econ_input(str(ds.uuid[i]), str(ds.model_name[i]), row, float(columns["utilization"][i]),
                                  pred.probability["7d"][i], pred.probability["30d"][i], pred.factors[i],
-                                 throttled=row["throttled"]))
+                                 throttled=float(columns["throttled"][i])))
     return [v.recommended_action for v in value_fleet(inputs, pricing or load_pricing())]
 
 
@@ -210,10 +212,21 @@ def decisions(ds: Dataset, pred: Prediction, pricing=None) -> dict:
                             ds.precursor, ds.at)
 
 
+def dcgm_default_view(x: np.ndarray) -> np.ndarray:
+    """A MODEL_FEATURES matrix as a fleet exported by dcgm-exporter's default counters would give it: every
+    feature but REDUCED_FEATURES and the day's temperature, power and utilisation (and the age) unknown."""
+    from gpuhealth.analyzers.models import REDUCED_FEATURES
+
+    kept = {*REDUCED_FEATURES, "thermal_r_1d", "util_1d", "age_days"}
+    out = x.copy()
+    out[:, [j for j, n in enumerate(MODEL_FEATURES) if n not in kept]] = np.nan
+    return out
+
+
 def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
                        seed: int = 0) -> dict[str, tuple[object, dict]]:
     """Fit each model on the training GPUs; metrics on the held-out GPUs, with and without the failures
-    that have no precursor."""
+    that have no precursor, and with dcgm-exporter's default families only (failures with a precursor)."""
     test = np.array([held_out(u) for u in ds.uuid], dtype=bool)
     train, hold = ds.subset(~test), ds.subset(test)
     no_sudden = ~(np.isfinite(hold.failed_at) & ~hold.precursor)
@@ -226,6 +239,9 @@ def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "surv
                    "precursor_only": evaluate(hold.subset(no_sudden), subset_prediction(pred, no_sudden)),
                    # at the training history's own base rate: the held-out rows are of the same fleets
                    "decisions": decisions(hold, pred) if hold.econ is not None else {},
+                   "precursor_only_dcgm_default": evaluate(
+                       hold.subset(no_sudden),
+                       subset_prediction(model.predict(dcgm_default_view(hold.x)), no_sudden)),
                    "train_rows": len(train.uuid), "train_gpus": len(np.unique(train.uuid)),
                    "test_gpus": len(np.unique(hold.uuid))}
         model.metrics = metrics
@@ -277,7 +293,7 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
     import csv
 
     from gpuhealth import stack
-    from gpuhealth.analyzers.features import online
+    from gpuhealth.analyzers.features import default_selector, online
     from gpuhealth.analyzers.promql import PromClient
     from gpuhealth.sim.history import HistoryConfig, generate_history
 
@@ -309,7 +325,8 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
             ds = build_dataset(lambda t: online(client, t, ages_at(purchase, t), selector), instants, failures,
                                summary["end"], progress)
             if not len(ds.uuid):
-                raise ValueError(f"selector {selector}: matches none of the simulated history's series "
+                raise ValueError(f"selector {selector or default_selector()}: matches none of the simulated "
+                                 "history's series "
                                  '(scraped as job="gpuhealth")')
             return ds
         finally:
