@@ -413,3 +413,96 @@ def test_gpus_without_the_full_families_are_judged_by_the_reduced_boosters():
     got = packaged.predict(mixed).probability["7d"]
     assert np.allclose(got[20:], packaged.reduced.predict(dcgm[20:]).probability["7d"])
     assert np.allclose(got[:20], packaged.predict(full[:20]).probability["7d"])
+
+
+def test_peer_z_scores_compare_a_gpu_with_its_model_and_ignore_a_uniformly_noisy_model():
+    """A GPU whose errors stand out among its model's GPUs scores high; a model whose GPUs all read the
+    same (every one noisy, or every one at 0) scores 0; a model with too few GPUs is unknown."""
+    from gpuhealth.analyzers.features import PEER_MIN, derive
+
+    models = ["A"] * 8 + ["B"] * 8 + ["C"] * (PEER_MIN - 1)
+    sbe = np.array([0, 0, 0, 1, 0, 0, 0, 500] + [300] * 8 + [0] * (PEER_MIN - 1), dtype=float)
+    n = len(sbe)
+    raw = {f.name: np.full(n, np.nan) for f in FEATURES}
+    raw.update(sbe_7d=sbe, sbe_1d=sbe / 7, history_days=np.full(n, 7.0), thermal_r_1d=np.full(n, 0.1))
+    cols = derive(raw, np.full(n, 100.0), models, [f"h{i // 4}" for i in range(n)])
+    z = cols["sbe_peer_z"]
+    assert z[7] > 5 and abs(z[3]) < 1  # 500 a week stands out; 1 does not (the floor on the spread)
+    assert np.allclose(z[8:16], 0)  # every B GPU equally noisy: none stands out
+    assert np.isnan(z[16:]).all()  # too few C GPUs to compare with
+    assert np.isnan(cols["pcie_peer_z"]).all()  # no PCIe family: unknown, not 0
+
+
+def test_host_excess_is_heat_beyond_the_hosts_median():
+    from gpuhealth.analyzers.features import derive
+
+    raw = {f.name: np.full(8, np.nan) for f in FEATURES}
+    # two hosts: one hot (every GPU 0.2 C/W), one normal (0.1) with one GPU at 0.15
+    raw.update(temp_1d=np.array([85.0] * 4 + [55.0, 55.0, 55.0, 70.0]), power_1d=np.full(8, 300.0),
+               history_days=np.full(8, 7.0))
+    cols = derive(raw, np.full(8, 100.0), ["A"] * 8, ["hot"] * 4 + ["cool"] * 4)
+    assert np.allclose(cols["thermal_r_host_excess"][:7], 0) and cols["thermal_r_host_excess"][7] == pytest.approx(0.05)
+
+
+def test_rederive_recomputes_peer_features_per_fleet_and_instant_and_round_trips(tmp_path):
+    """Rows keep their raw features: the model features come back the same from them, peers being the
+    rows of one fleet at one instant (never another fleet's GPUs at the same instant)."""
+    from gpuhealth.analyzers.features import derive
+    from gpuhealth.analyzers.training import RAW_COLUMNS, rederive
+
+    rng = np.random.default_rng(3)
+    n = 24
+    raw = {f.name: rng.poisson(2.0, n).astype(float) for f in FEATURES}
+    raw["history_days"] = np.full(n, 7.0)
+    raw["sbe_7d"][5] = 900.0
+    fleet = np.array(["f1"] * 12 + ["f2"] * 12)
+    names, hosts = ["A"] * n, [f"h{i // 4}" for i in range(n)]
+    expect = np.vstack([np.column_stack([derive({k: v[rows] for k, v in raw.items()}, np.full(12, 9.0),
+                                                names[:12], hosts[:12])[m] for m in MODEL_FEATURES])
+                        for rows in (slice(0, 12), slice(12, 24))])
+    r = np.column_stack([raw[c] if c != "age_days" else np.full(n, 9.0) for c in RAW_COLUMNS])
+    ds = Dataset(np.zeros((n, len(MODEL_FEATURES))), {"7d": np.zeros(n), "30d": np.zeros(n)}, np.ones(n), np.zeros(n),
+                 np.array([f"GPU-{i}" for i in range(n)]), np.zeros(n), np.full(n, np.inf), np.zeros(n, dtype=bool),
+                 model_name=np.array(names), raw=r, host=np.array(hosts), fleet=fleet)
+    out = rederive(ds)
+    assert np.allclose(out.x, expect, equal_nan=True)
+    assert out.x[5, IDX["sbe_peer_z"]] > 5 and np.nanmax(out.x[12:, IDX["sbe_peer_z"]]) < 5
+    ds.save(tmp_path / "rows.npz")
+    assert np.allclose(Dataset.load(tmp_path / "rows.npz").x, expect, equal_nan=True)
+
+
+def _meta_dataset() -> Dataset:
+    """Rows of 40 GPUs: 10 failing after a precursor (two shapes, short and long leads), 30 not, two fleets."""
+    n = 40
+    uuid = np.array([f"GPU-{i:02d}" for i in range(n)])
+    failing = np.arange(n) < 10
+    shape = np.where(failing, np.where(np.arange(n) % 2, "step", "convex"), "")
+    lead = np.where(failing, np.where(np.arange(n) < 5, 1.0, 10.0), np.nan)
+    y = failing.astype(float)
+    return Dataset(np.zeros((n, len(MODEL_FEATURES))), {"7d": y, "30d": y}, np.ones(n), y, uuid, np.zeros(n),
+                   np.where(failing, 1.0, np.inf), failing,
+                   fleet=np.where(np.arange(n) < 20, "variety-s1", "simulator-s2"),
+                   families=np.where(np.arange(n) % 4 == 0, "dcgm-default", "full"), shape=shape, lead_days=lead)
+
+
+def test_each_split_holds_a_whole_kind_out_of_training():
+    from gpuhealth.analyzers.validation import splits
+
+    ds = _meta_dataset()
+    out = {s.name: s for s in splits(ds)}
+    assert {"held-out GPUs", "shape=convex", "shape=step", "lead 0-2 d", "lead 7-60 d", "families=full",
+            "families=dcgm-default", "trained on the simulator's own fleets, tested on variety"} <= set(out)
+    for s in out.values():
+        assert not (s.train & s.test).any() and s.test.any() and s.train.any()
+    step = out["shape=step"]
+    assert (ds.shape[step.test & ds.precursor] == "step").all() and "step" not in set(ds.shape[step.train])
+    assert set(ds.shape[out["shape=convex"].train & ds.precursor]) == {"step"}
+    long = out["lead 7-60 d"]
+    assert (ds.lead_days[long.train & ds.precursor] < 7).all() and (ds.lead_days[long.test & ds.precursor] >= 7).all()
+    fam = out["families=dcgm-default"]
+    assert set(ds.families[fam.test]) == {"dcgm-default"} and set(ds.families[fam.train]) == {"full"}
+    # the GPUs no precursor warns of are tested in a share that no split trains on
+    healthy_test = out["shape=step"].test & ~ds.precursor
+    assert healthy_test.any() and (healthy_test == (out["shape=convex"].test & ~ds.precursor)).all()
+    with pytest.raises(ValueError, match="unknown"):
+        splits(ds, ("bogus",))

@@ -162,7 +162,8 @@ def test_online_and_offline_features_agree(prometheus_factory, postgres):
 
 def test_weekly_xid_counts_include_series_that_appeared_within_the_week(tmp_path, prometheus_factory):
     """The exporter's XID counter series appears with its first event: a week's count must include it,
-    while a hardware counter first seen within the week counts only its growth since (not its lifetime total)."""
+    while a hardware counter first seen within the week counts only its growth since (not its lifetime total),
+    and a counter reset by a driver reload counts from the reset."""
     from gpuhealth.sim.history import backfill
 
     at = float(int(time.time()) // 3600 * 3600 - DAY)
@@ -179,9 +180,12 @@ def test_weekly_xid_counts_include_series_that_appeared_within_the_week(tmp_path
     lines.append("# TYPE DCGM_FI_DEV_ECC_SBE_AGG_TOTAL gauge")
     for t in steps[steps >= at - 2 * DAY]:  # a lifetime counter first seen two days ago, 3 more 12 hours ago
         lines.append(f'DCGM_FI_DEV_ECC_SBE_AGG_TOTAL{{{base},UUID="GPU-c"}} {40 if t < at - DAY / 2 else 43} {t:.0f}')
+    for t in steps:  # GPU-d: 100 SBEs, a driver reload 3 days ago (the counter restarts at 2), 3 more 12 hours ago
+        v = 100 if t < at - 3 * DAY else 2 if t < at - DAY / 2 else 5
+        lines.append(f'DCGM_FI_DEV_ECC_SBE_AGG_TOTAL{{{base},UUID="GPU-d"}} {v} {t:.0f}')
     lines.append("# TYPE DCGM_FI_DEV_GPU_TEMP gauge")
-    for t in steps:  # GPU-a's and GPU-b's telemetry reaches back 8 days, GPU-c's (a GPU added lately) two
-        for gpu in ("GPU-a", "GPU-b", "GPU-c"):
+    for t in steps:  # GPU-a's, b's and d's telemetry reaches back 8 days, GPU-c's (a GPU added lately) two
+        for gpu in ("GPU-a", "GPU-b", "GPU-c", "GPU-d"):
             if gpu != "GPU-c" or t >= at - 2 * DAY:
                 lines.append(f'DCGM_FI_DEV_GPU_TEMP{{{base},UUID="{gpu}"}} 50 {t:.0f}')
     (tmp_path / "h").mkdir()
@@ -194,7 +198,9 @@ def test_weekly_xid_counts_include_series_that_appeared_within_the_week(tmp_path
     assert {u: v for u, v in col["xid_warning_7d"].items() if not np.isnan(v)} == {"GPU-a": 5, "GPU-b": 2}
     assert {u: v for u, v in col["xid_warning_1d"].items() if not np.isnan(v)} == {"GPU-a": 2, "GPU-b": 0}
     assert col["sbe_7d"]["GPU-c"] == 3 and col["sbe_1d"]["GPU-c"] == 3
-    assert col["history_days"] == {"GPU-a": 7, "GPU-b": 7, "GPU-c": 2}
+    # a counter that dropped was reset: the week's growth is the count since the reset, never negative
+    assert col["sbe_7d"]["GPU-d"] == 5 and col["sbe_1d"]["GPU-d"] == 3
+    assert col["history_days"] == {"GPU-a": 7, "GPU-b": 7, "GPU-c": 2, "GPU-d": 7}
 
 
 def test_analyze_reads_a_job_named_anything_through_its_selector(prometheus_factory):

@@ -76,6 +76,25 @@ def test_counters_monotone_except_at_marked_reset(run, tmp_path):
     assert (energy < 0).any(), "a driver reload resets the energy counter"
 
 
+def test_a_fleet_with_variety_reloads_drivers_also_of_failing_gpus_during_their_precursor():
+    """Counter resets are not only the look-alikes': half the GPUs whose errors grow get a driver reload
+    during their precursor, and their volatile counters drop then and only then."""
+    cfg = HistoryConfig(gpus=64, days=10, step_seconds=1800, seed=5, end=END, hazard_scale=150, variety=True)
+    fleet, start = make_fleet(cfg)
+    failing = np.isfinite(fleet.fail_at) & (fleet.mode != MODE_INDEX["sudden"])
+    during = failing & (fleet.reload_at > fleet.onset) & (fleet.reload_at < fleet.fail_at)
+    assert during.any() and np.isfinite(fleet.reload_at[~failing]).any()
+    times, pcie = [], []
+    for t, v, _u, _x in simulate(cfg):
+        times.append(t - start)
+        pcie.append(v["pcie_replay_counter"])
+    drops = np.diff(np.array(pcie), axis=0) < 0
+    reloaders = set(np.flatnonzero(np.isfinite(fleet.reload_at) & (fleet.reload_at <= times[-1]))) | {
+        i for i in range(fleet.n) if fleet.benign[i] == "driver_reload"}
+    assert set(np.flatnonzero(drops.any(axis=0)).tolist()) <= reloaders
+    assert drops[:, during].any(), "a reload during a precursor resets its replay counter"
+
+
 def test_temperature_follows_power_with_lag():
     fleet = build_fleet(FleetConfig(gpus=8, seed=2, model_mix={"h100": 1.0}, benign_share=0, hot_rack_share=0),
                         start=END, horizon=DAY)

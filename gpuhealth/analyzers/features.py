@@ -52,8 +52,10 @@ class Feature:
     """One per-GPU feature: ``kind`` of ``metric`` over ``window``, aggregated per UUID by ``agg``.
 
     A window covers what exists: an average, maximum or minimum is over the samples in it, a growth
-    (``delta``) is over the longest of ``spans(window)`` that holds data, and ``coverage`` is that span
-    in days for the metric itself (how far back the GPU's history reaches, capped at the window)."""
+    (``delta``) is over the longest of ``spans(window)`` that holds data (a counter lower than it was
+    was reset, by a driver reload: its growth is then its value, the count since the reset), and
+    ``coverage`` is that span in days for the metric itself (how far back the GPU's history reaches,
+    capped at the window)."""
 
     name: str
     kind: str  # last | delta | avg | max | min | coverage
@@ -82,12 +84,14 @@ class Feature:
         chain = spans(self.window, covered)
         if self.kind == "delta" and self.from_zero:
             telemetry = f"{COVERAGE_METRIC}{{{base}}}"
-            terms = [f"((clamp_min({s} - {s} offset {w}, 0) or {s}) and on (UUID) {telemetry} offset {w})"
+            terms = [f"((({s} - {s} offset {w}) >= 0 or {s}) and on (UUID) {telemetry} offset {w})"
                      for w in chain]
             inner = " or ".join([*terms, s])
         elif self.kind == "delta":  # younger than every span: no growth seen yet
             young = [f"{s} * 0"] if covered < seconds(SPANS[-1]) else []
-            inner = " or ".join([*(f"clamp_min({s} - {s} offset {w}, 0)" for w in chain), *young])
+            # a counter that dropped was reset (a driver reload): its growth is its count since the reset
+            inner = " or ".join([*(f"(({s} - {s} offset {w}) >= 0 or ({s} and {s} offset {w}))" for w in chain),
+                                 *young])
         elif self.kind == "coverage":
             inner = " or ".join([*(f"({s} offset {w}) * 0 + {seconds(w) / 86400:g}" for w in spans(self.window)),
                                  f"{s} * 0"])
@@ -131,12 +135,14 @@ class Feature:
                           f"FROM ({last_at('%(at)s')}) a FULL JOIN ({first}) b ON a.series_id = b.series_id")
         elif self.kind == "delta" and self.from_zero:
             gpu_span = f"SELECT uuid, min(k) AS k FROM ({each_span(telemetry)}) g GROUP BY uuid"
-            per_series = (f"SELECT a.uuid, greatest(a.v - coalesce(b.v, 0), 0) AS v FROM ({last_at('%(at)s')}) a "
+            per_series = (f"SELECT a.uuid, CASE WHEN a.v >= coalesce(b.v, 0) THEN a.v - coalesce(b.v, 0) ELSE a.v END "
+                          f"AS v FROM ({last_at('%(at)s')}) a "
                           f"LEFT JOIN ({gpu_span}) g ON g.uuid = a.uuid "
                           f"LEFT JOIN ({each_span(base)}) b ON b.series_id = a.series_id AND b.k = g.k")
         elif self.kind == "delta":
             first = f"SELECT DISTINCT ON (series_id) * FROM ({each_span(base)}) e ORDER BY series_id, k"
-            per_series = (f"SELECT a.uuid, greatest(a.v - coalesce(b.v, a.v), 0) AS v FROM ({last_at('%(at)s')}) a "
+            per_series = (f"SELECT a.uuid, CASE WHEN b.v IS NULL THEN 0 WHEN a.v >= b.v THEN a.v - b.v ELSE a.v END "
+                          f"AS v FROM ({last_at('%(at)s')}) a "
                           f"LEFT JOIN ({first}) b ON a.series_id = b.series_id")
         else:
             window = "r.bucket >= %(at)s - %(window)s::interval AND r.bucket + interval '1 minute' <= %(at)s"
@@ -199,7 +205,21 @@ MODEL_FEATURES: tuple[str, ...] = (
     "thermal_r_1d", "thermal_r_trend", "thermal_rise_1d", "thermal_violation_frac", "power_violation_frac",
     "power_peak_ratio", "brake_1d", "pcie_replay_1d", "pcie_replay_7d", "pcie_accel", "nvlink_errors_1d",
     "downtrained", "xid_critical_1d", "xid_critical_7d", "xid_warning_1d", "xid_warning_7d", "util_1d", "age_days",
+    "sbe_peer_z", "pcie_peer_z", "remaps_peer_z", "nvlink_peer_z", "thermal_r_peer_z", "thermal_r_host_excess",
 )
+
+# Signals compared with the GPU's peers (same GPU model, same instant): a per-day rate on a log scale
+# (counts) or the value itself, and the smallest spread a z-score divides by (a fleet where every GPU
+# reads 0 has no spread: one error is not a thousand sigmas)
+PEER_SIGNALS: dict[str, tuple[str, bool, float]] = {
+    "sbe_peer_z": ("sbe_7d", True, 0.5),
+    "pcie_peer_z": ("pcie_replay_7d", True, 0.5),
+    "remaps_peer_z": ("corr_remaps_7d", True, 0.5),
+    "nvlink_peer_z": ("nvlink_errors_1d", True, 0.5),
+    "thermal_r_peer_z": ("thermal_r_1d", False, 0.01),
+}
+PEER_MIN = 4  # the fewest GPUs of a model that make a peer group
+PEER_FEATURES = frozenset({*PEER_SIGNALS, "thermal_r_host_excess"})
 
 
 @dataclass
@@ -229,8 +249,62 @@ class FeatureFrame:
         return np.where(self.reporting(), "judged", np.where(seen, "down", "unknown"))
 
 
-def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.ndarray]:
-    """The model features from the raw ones.
+def group_rows(values: np.ndarray, groups: np.ndarray) -> list[np.ndarray]:
+    """The row indices of each group's known values, one array per group."""
+    rows = np.flatnonzero(~np.isnan(values))
+    if not len(rows):
+        return []
+    _, inverse = np.unique(groups[rows], return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(inverse[order])) + 1)
+
+
+def robust_z(values: np.ndarray, groups: np.ndarray, floor: float, min_size: int = PEER_MIN) -> np.ndarray:
+    """Each value's distance from its group's median in robust standard deviations (1.4826 MAD, at
+    least ``floor``); NaN where the value is unknown or its group has fewer than ``min_size`` known values."""
+    out = np.full(len(values), np.nan)
+    for rows in group_rows(values, groups):
+        if len(rows) < min_size:
+            continue
+        v = values[rows]
+        med = np.median(v)
+        spread = max(1.4826 * float(np.median(np.abs(v - med))), floor)
+        out[rows] = (v - med) / spread
+    return out
+
+
+def excess_over_group(values: np.ndarray, groups: np.ndarray, min_size: int = 2) -> np.ndarray:
+    """Each value minus its group's median; NaN where unknown or the group has fewer than ``min_size``."""
+    out = np.full(len(values), np.nan)
+    for rows in group_rows(values, groups):
+        if len(rows) >= min_size:
+            out[rows] = values[rows] - np.median(values[rows])
+    return out
+
+
+def peer_features(cols: dict[str, np.ndarray], model_names: list[str], hosts: list[str]) -> dict[str, np.ndarray]:
+    """Features that compare a GPU with its peers at the same instant: robust z-scores against the GPUs of
+    its model (PEER_SIGNALS), and its thermal resistance above its host's median (a hot rack or host
+    raises every GPU in it; a failing fan or paste one)."""
+    n = len(next(iter(cols.values())))
+    models = np.array(model_names if len(model_names) == n else [""] * n, dtype=object)
+    out = {}
+    covered = np.clip(np.nan_to_num(cols["history_days"], nan=0.0), 1.0 / 144, 7.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, (signal, counts, floor) in PEER_SIGNALS.items():
+            v = cols[signal]
+            if counts:  # per day over what the window covered, on a log scale
+                days = np.minimum(covered, 7.0) if signal.endswith("_7d") else np.minimum(covered, 1.0)
+                v = np.log1p(np.clip(v, 0, None) / days)
+            out[name] = robust_z(v, models, floor)
+    host = np.array(hosts if len(hosts) == n else [""] * n, dtype=object)
+    out["thermal_r_host_excess"] = np.where(host != "", excess_over_group(cols["thermal_r_1d"], host), np.nan)
+    return out
+
+
+def derive(raw: dict[str, np.ndarray], age_days: np.ndarray, model_names: list[str] | None = None,
+           hosts: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The model features from the raw ones (and, for the peer features, each GPU's model and host).
 
     Over a young history the growths cover less than their windows; counts stay counts over what was
     covered (never more than a full window would hold, so a missing past never adds risk), and the
@@ -258,6 +332,7 @@ def derive(raw: dict[str, np.ndarray], age_days: np.ndarray) -> dict[str, np.nda
         out["downtrained"] = np.where(np.isnan(raw["link_width"]), np.nan,
                                       (raw["link_width"] < raw["link_width_max"]).astype(float))
         out["age_days"] = age_days
+    out.update(peer_features(out, model_names or [], hosts or []))
     return out
 
 
@@ -266,9 +341,9 @@ def _to_frame(values: dict[str, dict[str, float]], at: float, ages: dict[str, fl
     uuids = sorted(set().union(*[set(v) for v in values.values()]))
     raw = {name: np.array([v.get(u, np.nan) for u in uuids], dtype=float) for name, v in values.items()}
     age = np.array([(ages or {}).get(u, np.nan) for u in uuids], dtype=float)
-    return FeatureFrame(at=at, uuids=uuids, columns=derive(raw, age),
-                        model_names=[identity.get(u, ("", ""))[0] for u in uuids],
-                        hosts=[identity.get(u, ("", ""))[1] for u in uuids])
+    names = [identity.get(u, ("", ""))[0] for u in uuids]
+    hosts = [identity.get(u, ("", ""))[1] for u in uuids]
+    return FeatureFrame(at=at, uuids=uuids, columns=derive(raw, age, names, hosts), model_names=names, hosts=hosts)
 
 
 def online(client: PromClient, at: float | None = None, ages: dict[str, float] | None = None,

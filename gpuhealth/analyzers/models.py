@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from gpuhealth.analyzers.features import MODEL_FEATURES
+from gpuhealth.analyzers.features import MODEL_FEATURES, PEER_FEATURES
 
 HORIZONS = {"7d": 7.0, "30d": 30.0}
 
@@ -214,7 +214,13 @@ class _Trees:
 # A GPU whose other features' families are not exported is judged by a second set of boosters trained
 # on these alone: what it does export, read by a model that learnt from just that.
 REDUCED_FEATURES: tuple[str, ...] = ("corr_remaps_7d", "unc_remaps", "remap_failure", "thermal_r_trend",
-                                     "thermal_rise_1d", "pcie_replay_1d", "pcie_replay_7d", "pcie_accel")
+                                     "thermal_rise_1d", "pcie_replay_1d", "pcie_replay_7d", "pcie_accel",
+                                     "pcie_peer_z", "remaps_peer_z", "thermal_r_peer_z", "thermal_r_host_excess")
+
+
+XGBOOST_PARAMS = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.1, "subsample": 0.8,
+                  "colsample_bytree": 0.8, "min_child_weight": 5, "gamma": 1.0, "eval_metric": "aucpr",
+                  "nthread": 2, "rounds": 150}
 
 
 @dataclass
@@ -231,10 +237,13 @@ class XGBoostModel:
     pos_weight: dict = field(default_factory=dict)
     _trees: dict = field(default_factory=dict, repr=False)  # horizon -> _Trees, parsed on first use
     reduced: XGBoostModel | None = None
+    params: dict = field(default_factory=dict)  # overrides of XGBOOST_PARAMS
 
     def needs_reduced(self, x: np.ndarray) -> np.ndarray:
-        """Rows (of a MODEL_FEATURES matrix) that lack a family the full boosters read."""
-        full_only = [n for n in self.features if n not in REDUCED_FEATURES and n not in NAN_IS_A_VALUE]
+        """Rows (of a MODEL_FEATURES matrix) that lack a family the full boosters read (a peer feature is
+        also unknown where a GPU has too few peers: that says nothing of its families)."""
+        full_only = [n for n in self.features
+                     if n not in REDUCED_FEATURES and n not in NAN_IS_A_VALUE and n not in PEER_FEATURES]
         return np.isnan(select(x, tuple(full_only))).any(axis=1)
 
     def fit(self, x: np.ndarray, y: dict[str, np.ndarray], seed: int = 0, **_) -> XGBoostModel:
@@ -247,14 +256,13 @@ class XGBoostModel:
             # more errors never mean less risk: monotone constraints keep small fleets from overfitting
             monotone = "(" + ",".join("0" if n == "util_1d" else "1" for n in self.features) + ")"
             self.pos_weight[h] = float(min((len(labels) - pos) / pos, 20.0))
-            params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.1, "subsample": 0.8,
-                      "colsample_bytree": 0.8, "min_child_weight": 5, "gamma": 1.0, "eval_metric": "aucpr",
-                      "seed": seed, "monotone_constraints": monotone,
-                      "scale_pos_weight": self.pos_weight[h], "nthread": 2}
-            self.boosters[h] = xgb.train(params, dtrain, num_boost_round=150)
+            params = {**XGBOOST_PARAMS, **self.params, "seed": seed, "monotone_constraints": monotone,
+                      "scale_pos_weight": self.pos_weight[h]}
+            rounds = int(params.pop("rounds"))
+            self.boosters[h] = xgb.train(params, dtrain, num_boost_round=rounds)
         self._trees.clear()
         if self.features != REDUCED_FEATURES:
-            self.reduced = XGBoostModel(features=REDUCED_FEATURES).fit(x, y, seed=seed)
+            self.reduced = XGBoostModel(features=REDUCED_FEATURES, params=self.params).fit(x, y, seed=seed)
         return self
 
     def predict(self, x: np.ndarray) -> Prediction:
@@ -283,7 +291,7 @@ class XGBoostModel:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics,
-                "pos_weight": self.pos_weight}
+                "pos_weight": self.pos_weight, "params": self.params}
 
 
 MODEL_KINDS = {"heuristic": HeuristicModel, "survival": SurvivalModel, "xgboost": XGBoostModel}
@@ -327,7 +335,7 @@ def load(directory: Path):
             reduced = load(sub) if (sub / "model.json").exists() else None
             return XGBoostModel(features=tuple(d["features"]), boosters=boosters, metrics=d.get("metrics", {}),
                                 pos_weight={h: float(w) for h, w in d.get("pos_weight", {}).items()},
-                                reduced=reduced)
+                                reduced=reduced, params=d.get("params", {}))
         raise ModelError(f"{path}: unknown model kind {kind!r}")
     except FileNotFoundError as exc:
         raise ModelError(f"{exc.filename}: model file missing (train one with `gpuhealth model train`)") from None

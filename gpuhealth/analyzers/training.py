@@ -8,12 +8,13 @@ by time within one GPU. Labels come from the simulator's ground_truth.csv or fro
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -27,18 +28,24 @@ from gpuhealth.analyzers.decisions import (
     econ_input,
     economic_utilization,
 )
-from gpuhealth.analyzers.features import MODEL_FEATURES, FeatureFrame
+from gpuhealth.analyzers.features import FEATURES, MODEL_FEATURES, FeatureFrame, derive, group_rows
 from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
 
 DAY = 86400.0
 ECON_COLUMNS = ("utilization", "power_1d", "history_days", "throttled")  # Dataset.econ's columns
+RAW_COLUMNS = (*(f.name for f in FEATURES), "age_days")  # Dataset.raw's columns
 SIM_END = datetime(2026, 11, 1, tzinfo=UTC).timestamp()  # where simulated training histories end
 SIM_PART_GPUS = 320  # the most GPUs simulated in one history (its OpenMetrics text fills tens of GB)
 
 
 @dataclass
 class Dataset:
-    """Feature rows with labels, durations and the GPU and instant of each row."""
+    """Feature rows with labels, durations and the GPU and instant of each row.
+
+    Beside the model features, a row keeps its raw features (``RAW_COLUMNS``: the model features are
+    derived again from them by ``rederive``, with the peers of the same instant, without rebuilding
+    the rows) and what validation splits by: the GPU's host, its fleet and family set, and the
+    shape and length of its failure's precursor."""
 
     x: np.ndarray
     y: dict[str, np.ndarray]
@@ -51,40 +58,75 @@ class Dataset:
     # what the economics needs beyond the model features, per row: ECON_COLUMNS, and the GPU's model
     econ: np.ndarray | None = None
     model_name: np.ndarray | None = None
+    raw: np.ndarray | None = None  # RAW_COLUMNS per row
+    host: np.ndarray | None = None
+    fleet: np.ndarray | None = None  # which history the row is of (peers are of one fleet and instant)
+    families: np.ndarray | None = None  # the history's family set (full, dcgm-default)
+    shape: np.ndarray | None = None  # the precursor's shape ("" when none)
+    lead_days: np.ndarray | None = None  # the precursor's length in days (NaN when none)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "y"}
+        out.update({f"y{h[:-1]}": v for h, v in self.y.items()})
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def _from_arrays(cls, a: dict[str, np.ndarray]) -> Dataset:
+        y = {h: a.pop(f"y{h[:-1]}") for h in HORIZONS}
+        return cls(y=y, **{f.name: a.get(f.name) for f in fields(cls) if f.name != "y"})
 
     def subset(self, mask: np.ndarray) -> Dataset:
         """The rows where mask is true."""
-        return Dataset(self.x[mask], {h: v[mask] for h, v in self.y.items()}, self.duration_days[mask],
-                       self.event[mask], self.uuid[mask], self.at[mask], self.failed_at[mask], self.precursor[mask],
-                       None if self.econ is None else self.econ[mask],
-                       None if self.model_name is None else self.model_name[mask])
+        return Dataset._from_arrays({k: v[mask] for k, v in self._arrays().items()})
 
     def save(self, path: Path) -> None:
         """Write the rows to an .npz file (to evaluate again without rebuilding them)."""
-        extra = {} if self.econ is None else {"econ": self.econ, "model_name": self.model_name}
-        np.savez_compressed(path, x=self.x, y7=self.y["7d"], y30=self.y["30d"], duration_days=self.duration_days,
-                            event=self.event, uuid=self.uuid, at=self.at, failed_at=self.failed_at,
-                            precursor=self.precursor, **extra)
+        np.savez_compressed(path, **self._arrays())
 
     @classmethod
     def load(cls, path: Path) -> Dataset:
-        """Rows written by save(); ValueError when the file holds other features than MODEL_FEATURES."""
+        """Rows written by save(), their model features derived again from their raw ones where they keep
+        them; ValueError when neither fits the features defined now (a stale cache)."""
         with np.load(path) as d:
-            if d["x"].shape[1] != len(MODEL_FEATURES):
-                raise ValueError(f"{path}: {d['x'].shape[1]} features, expected {len(MODEL_FEATURES)} (stale cache)")
-            return cls(d["x"], {"7d": d["y7"], "30d": d["y30"]}, d["duration_days"], d["event"], d["uuid"], d["at"],
-                       d["failed_at"], d["precursor"], d.get("econ"),
-                       d.get("model_name"))
+            arrays = {k: d[k] for k in d.files}
+        if "raw" in arrays and arrays["raw"].shape[1] == len(RAW_COLUMNS):
+            return rederive(cls._from_arrays(arrays))
+        if arrays["x"].shape[1] != len(MODEL_FEATURES):
+            raise ValueError(f"{path}: {arrays['x'].shape[1]} features, expected {len(MODEL_FEATURES)} (stale cache)")
+        return cls._from_arrays(arrays)
 
     @classmethod
     def concat(cls, parts: list[Dataset]) -> Dataset:
-        """The rows of several datasets (of different fleets) together."""
-        with_econ = all(p.econ is not None for p in parts)
-        return cls(np.vstack([p.x for p in parts]), {h: np.concatenate([p.y[h] for p in parts]) for h in HORIZONS},
-                   *(np.concatenate([getattr(p, a) for p in parts])
-                     for a in ("duration_days", "event", "uuid", "at", "failed_at", "precursor")),
-                   np.vstack([p.econ for p in parts]) if with_econ else None,
-                   np.concatenate([p.model_name for p in parts]) if with_econ else None)
+        """The rows of several datasets (of different fleets) together; the optional arrays only where
+        every part has them."""
+        arrays = [p._arrays() for p in parts]
+        keys = set.intersection(*(set(a) for a in arrays))
+        return cls._from_arrays({k: np.concatenate([a[k] for a in arrays]) for k in keys})
+
+    def with_meta(self, fleet: str, families: str, truth: dict[str, tuple[str, float]]) -> Dataset:
+        """The rows labelled with their fleet, family set and each GPU's precursor {uuid: (shape, lead days)}."""
+        n = len(self.uuid)
+        shapes = np.array([truth.get(u, ("", np.nan))[0] for u in self.uuid], dtype=str).reshape(n)
+        leads = np.array([truth.get(u, ("", np.nan))[1] for u in self.uuid], dtype=float).reshape(n)
+        return dataclasses.replace(self, fleet=np.full(n, fleet), families=np.full(n, families), shape=shapes,
+                                   lead_days=leads)
+
+
+def rederive(ds: Dataset) -> Dataset:
+    """The rows with their model features derived again from their raw ones (``features.derive``), the
+    peers of a row being the rows of the same fleet and instant."""
+    if ds.raw is None:
+        raise ValueError("dataset: rows without raw features (a cache from an older version; rebuild it)")
+    x = np.empty((len(ds.uuid), len(MODEL_FEATURES)))
+    fleet = ds.fleet if ds.fleet is not None else np.full(len(ds.uuid), "")
+    keys = np.char.add(np.char.add(fleet.astype(str), "@"), ds.at.astype(str))
+    names = ds.model_name if ds.model_name is not None else np.full(len(ds.uuid), "")
+    hosts = ds.host if ds.host is not None else np.full(len(ds.uuid), "")
+    for rows in group_rows(np.zeros(len(keys)), keys):
+        raw = {n: ds.raw[rows, j] for j, n in enumerate(RAW_COLUMNS)}
+        cols = derive(raw, raw.pop("age_days"), list(names[rows]), list(hosts[rows]))
+        x[rows] = np.column_stack([cols[n] for n in MODEL_FEATURES])
+    return dataclasses.replace(ds, x=x)
 
 
 def held_out(uuid: str, share: float = 0.25) -> bool:
@@ -102,13 +144,14 @@ def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[floa
                   failures: dict[str, tuple[float, bool]], end: float, progress: bool | None = None) -> Dataset:
     """Rows from frame_at(t) for each instant, labelled from failures {uuid: (failed_at, precursor)}."""
     xs, ys7, ys30, durations, events, uuids, ats, fails, precs = [], [], [], [], [], [], [], [], []
-    econs, names = [], []
+    econs, names, raws, hosts = [], [], [], []
     quiet = not sys.stderr.isatty() if progress is None else not progress
     for t in tqdm(instants, desc="features", unit="instant", disable=quiet):
         frame = frame_at(t)
         if not frame.uuids:
             continue
         x = frame.matrix()
+        raw = frame.matrix(RAW_COLUMNS)
         c = frame.columns
         econ = np.column_stack([economic_utilization(c["util_7d"], c["history_days"]), c["power_1d"],
                                 c["history_days"],
@@ -128,12 +171,15 @@ def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[floa
             precs.append(precursor)
             econs.append(econ[i])
             names.append(frame.model_names[i] if frame.model_names else "")
+            raws.append(raw[i])
+            hosts.append(frame.hosts[i] if frame.hosts else "")
     n = len(xs)
     return Dataset(np.array(xs).reshape(n, len(MODEL_FEATURES)),
                    {"7d": np.array(ys7, dtype=float), "30d": np.array(ys30, dtype=float)},
                    np.array(durations), np.array(events, dtype=float), np.array(uuids), np.array(ats),
                    np.array(fails, dtype=float), np.array(precs, dtype=bool),
-                   np.array(econs, dtype=float).reshape(n, len(ECON_COLUMNS)), np.array(names, dtype=str))
+                   np.array(econs, dtype=float).reshape(n, len(ECON_COLUMNS)), np.array(names, dtype=str),
+                   np.array(raws, dtype=float).reshape(n, len(RAW_COLUMNS)), np.array(hosts, dtype=str))
 
 
 def average_precision(y: np.ndarray, p: np.ndarray) -> float:
@@ -267,7 +313,8 @@ def fleet_parts(gpus: int, seed: int) -> list[tuple[int, int]]:
 
 def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
                 workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None,
-                warmup_days: float = 7.0, end: float | None = None, selector: str | None = None) -> Dataset:
+                warmup_days: float = 7.0, end: float | None = None, selector: str | None = None,
+                variety: bool = False, families: str = "full", step_seconds: int = 300) -> Dataset:
     """Simulate a history, backfill it into a temporary Prometheus and build rows through PromQL:
     the same path the analyzer takes online. Rows start after ``warmup_days`` of history, so that
     every weekly feature window is full (as in a fleet whose Prometheus holds weeks of data), and end
@@ -275,45 +322,47 @@ def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hou
 
     More than SIM_PART_GPUS GPUs are simulated as several fleets (``fleet_parts``), one after the
     other, each history deleted once its rows are built: a history's OpenMetrics text takes over 40 GB
-    per 320 GPUs x 35 days, and a single fleet of 640 GPUs filled a 80 GB disk."""
+    per 320 GPUs x 35 days, and a single fleet of 640 GPUs filled a 80 GB disk.
+
+    ``variety``, ``families`` and ``step_seconds`` are the history's (``HistoryConfig``); each row is
+    labelled with its fleet, family set and precursor (``Dataset.with_meta``)."""
     if days < warmup_days + 7 + step_hours / 24:
         raise ValueError(f"days: {days:g} leaves no labelled rows; expected at least {warmup_days + 8:g} "
                          f"({warmup_days:g} days of warm-up and 7 days of outcome)")
+    from gpuhealth.sim.history import HistoryConfig
+
     parts = []
     for k, (n, part_seed) in enumerate(fleet_parts(gpus, seed)):
         sub = None if workdir is None else Path(workdir) / (f"part{k}" if gpus > SIM_PART_GPUS else "")
-        parts.append(_sim_fleet(n, days, part_seed, hazard_scale, step_hours, sub, progress, model_mix,
-                                warmup_days, end, selector))
+        cfg = HistoryConfig(gpus=n, days=days, step_seconds=step_seconds, seed=part_seed, end=end or SIM_END,
+                            hazard_scale=hazard_scale, model_mix=model_mix, variety=variety, families=families)
+        parts.append(_sim_fleet(cfg, step_hours, sub, progress, warmup_days, selector))
     return parts[0] if len(parts) == 1 else Dataset.concat(parts)
 
 
-def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float, workdir: Path | None,
-               progress: bool | None, model_mix: dict | None, warmup_days: float, end: float | None,
+def _sim_fleet(cfg, step_hours: float, workdir: Path | None, progress: bool | None, warmup_days: float,
                selector: str | None = None) -> Dataset:
     import csv
 
     from gpuhealth import stack
     from gpuhealth.analyzers.features import default_selector, online
     from gpuhealth.analyzers.promql import PromClient
-    from gpuhealth.sim.history import HistoryConfig, generate_history
+    from gpuhealth.sim.history import generate_history
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="gpuhealth-train-"))
-    # a fixed end, not now: the simulated workload's daily cycle follows the wall clock, so a history
-    # ending at another hour holds slightly different rows; with a fixed end a rerun of the same
-    # command rebuilds the same rows and trains the same models
-    end = SIM_END if end is None else end
-    cfg = HistoryConfig(gpus=gpus, days=days, step_seconds=300, seed=seed, end=end, hazard_scale=hazard_scale,
-                        model_mix=model_mix)
     try:
         # each window's text is deleted once its block is written (320 GPUs x 35 days of text is over 40 GB)
         summary = generate_history(cfg, tmp / "history", progress=progress, backfill_to=tmp / "tsdb",
                                    keep_text=workdir is not None)
-        failures, purchase = {}, {}
+        failures, purchase, precursors = {}, {}, {}
         with open(tmp / "history" / "ground_truth.csv") as fh:
             for row in csv.DictReader(fh):
                 if row["failed_at"]:
                     t = datetime.fromisoformat(row["failed_at"].replace("Z", "+00:00")).timestamp()
                     failures[row["UUID"]] = (t, row["precursor"] == "true")
+                    if row["precursor"] == "true":
+                        onset = datetime.fromisoformat(row["onset"].replace("Z", "+00:00")).timestamp()
+                        precursors[row["UUID"]] = (row.get("shape") or "convex", (t - onset) / DAY)
         with open(tmp / "history" / "assets.csv") as fh:
             purchase = {r["uuid"]: r["purchase_date"] for r in csv.DictReader(fh)}
         prom = stack.Prometheus(workdir=tmp / "prom", storage_path=tmp / "tsdb", retention="100y").start()
@@ -328,7 +377,8 @@ def _sim_fleet(gpus: int, days: float, seed: int, hazard_scale: float, step_hour
                 raise ValueError(f"selector {selector or default_selector()}: matches none of the simulated "
                                  "history's series "
                                  '(scraped as job="gpuhealth")')
-            return ds
+            name = f"{'variety' if cfg.variety else 'simulator'}-s{cfg.seed}"
+            return ds.with_meta(name, cfg.families, precursors)
         finally:
             prom.stop()
     finally:

@@ -254,8 +254,9 @@ class Engine:
             self._xid(79, (newly & ~mem_fail & ~gsp).astype(float))
             self.up &= ~(newly & ~mem_fail)
 
-        # benign driver reload: volatile counters restart from zero
-        reload = (benign == "driver_reload") & ~self._reload_done & (t_new >= f.benign_at)
+        # a driver reload (a benign look-alike's, or any GPU's in a fleet with variety): volatile counters restart
+        reload = ((benign == "driver_reload") & (t_new >= f.benign_at)
+                  | (f.reload_at is not None and t_new >= f.reload_at)) & ~self._reload_done
         if reload.any():
             self._reload_done |= reload
             for key in VOLATILE:

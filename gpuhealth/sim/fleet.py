@@ -44,6 +44,7 @@ BENIGN_KINDS: tuple[str, ...] = ("hot_rack", "power_capped", "sbe_burst", "drive
 PRECURSOR_SHAPES: tuple[str, ...] = ("convex", "linear", "step", "bursty", "intermittent")
 VARIETY_LEAD_DAYS = (0.25, 21.0)  # precursor lengths with variety: log-uniform from hours to three weeks
 VARIETY_BENIGN = ("noisy_pcie", "hot_spot", "one_off_remap")  # look-alikes only fleets with variety hold
+VARIETY_RELOAD_SHARE = 0.15  # GPUs of a fleet with variety whose driver is reloaded once, at any time
 
 WEIBULL_SHAPE = 2.6
 AFR_AT_TWO_YEARS = {"a100": 0.04, "h100": 0.08, "h200": 0.08, "l40s": 0.025}
@@ -112,6 +113,7 @@ class Fleet:
     shape: np.ndarray | None = None  # index into PRECURSOR_SHAPES (None: all convex)
     magnitude: np.ndarray | None = None  # factor on the precursor's error rates (None: 1)
     noise: np.ndarray | None = None  # factor on the healthy baseline error rates (None: 1)
+    reload_at: np.ndarray | None = None  # sim seconds of a driver reload of any GPU (inf: none; None: no such)
 
     @property
     def n(self) -> int:
@@ -203,11 +205,11 @@ def build_fleet(config: FleetConfig, start: float, horizon: float) -> Fleet:
                   rack=rack, ambient=ambient, age0=age0, fail_at=fail_at, mode=mode, onset=onset,
                   benign=benign, benign_at=benign_at)
     if config.variety:
-        _add_variety(fleet, np.random.default_rng(config.seed + 271828))
+        _add_variety(fleet, np.random.default_rng(config.seed + 271828), horizon)
     return fleet
 
 
-def _add_variety(f: Fleet, rng: np.random.Generator) -> None:
+def _add_variety(f: Fleet, rng: np.random.Generator, horizon: float) -> None:
     """Redraw the precursors' lengths and give each GPU a shape, magnitude and noise level; make some
     healthy GPUs look-alikes of the kinds only such fleets hold."""
     n = f.n
@@ -222,6 +224,12 @@ def _add_variety(f: Fleet, rng: np.random.Generator) -> None:
     chosen = candidates[rng.random(len(candidates)) < f.config.variety_benign_share]
     for j, i in enumerate(rng.permutation(chosen)):
         f.benign[i] = VARIETY_BENIGN[j % len(VARIETY_BENIGN)]
+    # driver reloads that reset the volatile counters: of any GPU at any time, and of half the GPUs whose
+    # errors grow, during their precursor (what an operator tries first on a GPU that logs errors)
+    f.reload_at = np.where(rng.random(n) < VARIETY_RELOAD_SHARE, rng.uniform(0.0, horizon, n), np.inf)
+    during = precursor & (rng.random(n) < 0.5)
+    with np.errstate(invalid="ignore"):  # inf - inf where a GPU does not fail: not chosen
+        f.reload_at = np.where(during, f.onset + rng.uniform(0.2, 0.9, n) * (f.fail_at - f.onset), f.reload_at)
 
 
 def _list_price(key: str) -> float:

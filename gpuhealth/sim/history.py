@@ -4,7 +4,7 @@ The files use the exporter's exact metric names and labels (gpuhealth.catalog), 
 ``job``/``instance`` labels a scrape of the exporter would add. They are written one per 2-hour
 window aligned to 2 hours, because promtool's OpenMetrics backfill re-reads its whole input once
 per block (design.md: a 3.6 GB single file did not finish in 20 minutes; per-window files took
-about 70 s). Beside them: ``ground_truth.csv`` (UUID, failed_at, mode, precursor, onset),
+about 70 s). Beside them: ``ground_truth.csv`` (UUID, failed_at, mode, precursor, onset, shape),
 ``assets.csv`` (the asset inventory) and ``resets.csv`` (simulated driver reloads).
 """
 
@@ -35,7 +35,7 @@ from gpuhealth.catalog import (
     MetricType,
 )
 from gpuhealth.sim.engine import Engine
-from gpuhealth.sim.fleet import DAY, FAULT_MODES, PRECURSOR_DAYS, Fleet, FleetConfig, build_fleet
+from gpuhealth.sim.fleet import DAY, FAULT_MODES, PRECURSOR_DAYS, PRECURSOR_SHAPES, Fleet, FleetConfig, build_fleet
 from gpuhealth.stack import find_binary
 
 WINDOW = 7200
@@ -334,18 +334,21 @@ def _write_truth(out: Path, fleet: Fleet, start: float, span: float, engine: Eng
     failures = 0
     with open(out / "ground_truth.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["UUID", "failed_at", "mode", "precursor", "onset"])
+        w.writerow(["UUID", "failed_at", "mode", "precursor", "onset", "shape"])
         for i, ident in enumerate(fleet.identities):
             mode = FAULT_MODES[fleet.mode[i] - 1] if fleet.mode[i] else ""
             precursor = "false" if mode in ("", "sudden") else "true"
+            # the precursor's shape (PRECURSOR_SHAPES; the simulator's own is convex)
+            shape = "" if precursor == "false" else (
+                "convex" if fleet.shape is None else PRECURSOR_SHAPES[int(fleet.shape[i])])
             if mode and fleet.fail_at[i] <= span:
                 failures += 1
                 w.writerow([ident.uuid, _rfc3339(start + fleet.fail_at[i]), mode, precursor,
-                            _rfc3339(start + fleet.onset[i])])
+                            _rfc3339(start + fleet.onset[i]), shape])
             elif mode and fleet.onset[i] < span:
-                w.writerow([ident.uuid, "", mode, precursor, _rfc3339(start + fleet.onset[i])])
+                w.writerow([ident.uuid, "", mode, precursor, _rfc3339(start + fleet.onset[i]), shape])
             else:
-                w.writerow([ident.uuid, "", fleet.benign[i] or "healthy", "false", ""])
+                w.writerow([ident.uuid, "", fleet.benign[i] or "healthy", "false", "", ""])
     with open(out / "assets.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(ASSET_COLUMNS)

@@ -1,0 +1,97 @@
+"""Validation that says how the models will do on a fleet nobody here wrote.
+
+Held-out seeds share everything with the training fleets but the random draws. The splits here each
+hold out a whole kind of thing the models could have memorised: a precursor shape, a range of lead
+times, a family set (what the exporter serves), or the simulator's own fleet against fleets with
+variety. A split trains on every GPU without the held-out kind and tests on the GPUs with it, beside a
+held-out share of the GPUs that do not fail after a precursor (healthy, benign look-alikes, sudden
+failures), which no training set holds either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpuhealth.analyzers.models import MODEL_KINDS
+from gpuhealth.analyzers.training import Dataset, decisions, evaluate, held_out, subset_prediction
+
+# lead-time ranges held out one at a time (days of precursor before the failure)
+LEAD_RANGES: tuple[tuple[float, float], ...] = ((0.0, 2.0), (2.0, 7.0), (7.0, 60.0))
+SPLIT_KINDS = ("seed", "shape", "lead", "families", "fleet")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One train/test division of a dataset's rows: what it holds out and the two row masks."""
+
+    kind: str  # seed | shape | lead | families | fleet
+    name: str  # what is held out, e.g. "shape=step"
+    train: np.ndarray
+    test: np.ndarray
+
+
+def _lead_name(lo: float, hi: float) -> str:
+    return f"lead {lo:g}-{hi:g} d"
+
+
+def splits(ds: Dataset, kinds: tuple[str, ...] = SPLIT_KINDS, share: float = 0.25) -> list[Split]:
+    """The splits of ``kinds`` that the dataset's rows allow (a kind with one value only holds nothing
+    out; ValueError when the rows lack what a kind splits by)."""
+    if any(k not in SPLIT_KINDS for k in kinds):
+        raise ValueError(f"split kinds: {sorted(set(kinds) - set(SPLIT_KINDS))} unknown; known: {SPLIT_KINDS}")
+    if ds.shape is None and set(kinds) - {"seed"}:
+        raise ValueError("dataset: rows without fleet, family set and precursor (build them with sim_dataset)")
+    hashed = np.array([held_out(u, share) for u in ds.uuid], dtype=bool)
+    out = [Split("seed", "held-out GPUs", ~hashed, hashed)] if "seed" in kinds else []
+    if ds.shape is None:
+        return out
+    with_precursor = ds.shape != ""
+    others_test = ~with_precursor & hashed  # GPUs no precursor warns of: a hashed share tests every split
+
+    def held(kind: str, name: str, chosen: np.ndarray) -> Split:
+        return Split(kind, name, ~chosen & ~others_test, chosen | others_test)
+
+    if "shape" in kinds:
+        for s in sorted(set(ds.shape[with_precursor])):
+            out.append(held("shape", f"shape={s}", ds.shape == s))
+    if "lead" in kinds:
+        for lo, hi in LEAD_RANGES:
+            chosen = with_precursor & (ds.lead_days >= lo) & (ds.lead_days < hi)
+            if chosen.any():
+                out.append(held("lead", _lead_name(lo, hi), chosen))
+    if "families" in kinds and len(set(ds.families)) > 1:
+        for f in sorted(set(ds.families)):
+            out.append(Split("families", f"families={f}", ds.families != f, ds.families == f))
+    if "fleet" in kinds:
+        variety = np.char.startswith(ds.fleet.astype(str), "variety")
+        if variety.any() and (~variety).any():
+            out.append(Split("fleet", "trained on the simulator's own fleets, tested on variety", ~variety, variety))
+    return out
+
+
+def evaluate_split(ds: Dataset, split: Split, kinds: tuple[str, ...], seed: int = 0,
+                   make: Callable[[str], object] | None = None) -> dict[str, dict]:
+    """Fit each model kind on the split's training rows; its metrics on the test rows' failures with a
+    precursor (``training.evaluate``) and its decisions on every test row (``training.decisions``)."""
+    train, test = ds.subset(split.train), ds.subset(split.test)
+    sudden = np.isfinite(test.failed_at) & ~test.precursor
+    out = {}
+    for kind in kinds:
+        model = (make or (lambda k: MODEL_KINDS[k]()))(kind)
+        model.fit(train.x, train.y, duration_days=train.duration_days, event=train.event, seed=seed)
+        pred = model.predict(test.x)
+        metrics = evaluate(test.subset(~sudden), subset_prediction(pred, ~sudden))
+        metrics["decisions"] = decisions(test, pred) if test.econ is not None else {}
+        metrics["test_failing_gpus"] = len(np.unique(test.uuid[np.isfinite(test.failed_at) & ~sudden]))
+        out[kind] = metrics
+    return out
+
+
+def cross_validate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
+                   split_kinds: tuple[str, ...] = SPLIT_KINDS, seed: int = 0,
+                   make: Callable[[str], object] | None = None) -> list[tuple[Split, dict[str, dict]]]:
+    """Every split's metrics for every model kind."""
+    return [(s, evaluate_split(ds, s, kinds, seed, make)) for s in splits(ds, split_kinds)]
