@@ -3,10 +3,12 @@ precursor shape, lead-time range, family set and fleet kind, beside held-out GPU
 
 The rows are those `gpuhealth model train` learns from (``training.sim_dataset``: simulated histories
 backfilled into a real Prometheus and read back with the analyzer's fleet-wide PromQL feature
-queries), of four fleets of 320 GPUs x 35 days at hazard scale 40: two with variety
-(``FleetConfig.variety``: five precursor shapes, lead times from hours to three weeks, magnitudes,
-noise levels and more benign look-alikes), two of the simulator's own kind, one of each with every
-family and one with dcgm-exporter's default families only. Each split trains every model on the rows
+queries), of the packaged models' four training fleets of 320 GPUs x 35 days at hazard scale 40
+(``training.TRAINING_FLEETS``): two with variety (``FleetConfig.variety``: five precursor shapes, lead
+times from hours to three weeks, magnitudes, noise levels, driver reloads and more benign
+look-alikes), two of the simulator's own kind, one of each with every family and one with
+dcgm-exporter's default families only (the one with variety sampled every 2 minutes, the others
+every 5). Each split trains every model on the rows
 without the held-out kind and tests on the rows with it (``analyzers/validation.py``); the heuristic
 is not trained and is the baseline. Printed per split and model, on failures with a precursor:
 PR-AUC 7 d and its ratio to the heuristic's, recall at precision >= 0.8, median lead; and on every
@@ -31,28 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from gpuhealth.analyzers.models import XGBOOST_FEATURES, XGBoostModel
-from gpuhealth.analyzers.training import Dataset, sim_dataset
+from gpuhealth.analyzers.training import TRAINING_FLEETS, Dataset, training_rows
 from gpuhealth.analyzers.validation import SPLIT_KINDS, cross_validate
 
-FLEETS = (("variety", True, "full", 7), ("variety", True, "dcgm-default", 8),
-          ("simulator", False, "full", 7), ("simulator", False, "dcgm-default", 8))
-GPUS, DAYS, HAZARD = 320, 35.0, 40.0
 
-
-def training_rows(cache: Path | None, progress: bool | None = None) -> Dataset:
-    """The four fleets' rows, from the cache when it holds them."""
-    parts = []
-    for name, variety, families, seed in FLEETS:
-        path = None if cache is None else cache / f"train-{name}-{families}-s{seed}.npz"
-        if path is not None and path.exists():
-            parts.append(Dataset.load(path))
-            continue
-        ds = sim_dataset(GPUS, DAYS, seed, HAZARD, variety=variety, families=families, progress=progress)
-        if path is not None:
-            cache.mkdir(parents=True, exist_ok=True)
-            ds.save(path)
-        parts.append(ds)
-    return Dataset.concat(parts)
+def training_data(cache: Path | None) -> Dataset:
+    """The packaged models' training fleets' rows (``training.TRAINING_FLEETS``), from the cache where it
+    holds them."""
+    return training_rows(TRAINING_FLEETS, cache=cache)
 
 
 def row(split, kind: str, m: dict, base: dict) -> str:
@@ -89,7 +77,7 @@ def main() -> None:
     ap.add_argument("--candidates", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = ap.parse_args()
-    ds = training_rows(args.cache)
+    ds = training_data(args.cache)
     kinds = tuple(args.kinds.split(","))
     split_kinds = tuple(args.splits.split(","))
     failing = np.isfinite(ds.failed_at) & ds.precursor

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gpuhealth.analyzers.collector import VerdictCollector
@@ -506,3 +508,20 @@ def test_each_split_holds_a_whole_kind_out_of_training():
     assert healthy_test.any() and (healthy_test == (out["shape=convex"].test & ~ds.precursor)).all()
     with pytest.raises(ValueError, match="unknown"):
         splits(ds, ("bogus",))
+
+
+@given(st.booleans(), st.sampled_from(["full", "dcgm-default"]), st.integers(0, 10**6),
+       st.sampled_from([15, 30, 60, 120, 300]))
+def test_a_training_fleet_reads_back_from_its_name(variety, families, seed, step):
+    from gpuhealth.analyzers.training import SimFleet
+
+    f = SimFleet(variety, families, seed, step)
+    assert SimFleet.parse(f.name) == f
+
+
+@pytest.mark.parametrize("bad", ["varity-full-s7", "variety-fll-s7", "variety-full-7", "variety-full-s7@2m", ""])
+def test_a_bad_training_fleet_name_is_an_error_naming_it(bad):
+    from gpuhealth.analyzers.training import SimFleet
+
+    with pytest.raises(ValueError, match="fleet"):
+        SimFleet.parse(bad)

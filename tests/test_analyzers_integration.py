@@ -160,6 +160,37 @@ def test_online_and_offline_features_agree(prometheus_factory, postgres):
         sink.shutdown()
 
 
+def test_offline_growth_counts_from_a_counter_reset(postgres):
+    """The SQL path reads a counter that dropped (a driver reload) as the PromQL path does: the growth
+    over a window is the count since the reset, and an old counter's growth is its own."""
+    from datetime import UTC
+
+    migrate(postgres)
+    at = float(int(time.time()) // 3600 * 3600 - DAY)
+    steps = np.arange(at - 8 * DAY, at + 1, 300.0)
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        ids = {}
+        for gpu in ("GPU-r", "GPU-s"):
+            for metric in ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_GPU_TEMP"):
+                labels = json.dumps({"__name__": metric, "UUID": gpu, "job": "gpuhealth"})
+                ids[gpu, metric] = conn.execute("INSERT INTO series (metric, labels, uuid) VALUES (%s, %s, %s) "
+                                                "RETURNING id", (metric, labels, gpu)).fetchone()[0]
+        rows = []
+        for t in steps:
+            ts = datetime.fromtimestamp(t, UTC)
+            reset = 100 if t < at - 3 * DAY else 2 if t < at - DAY / 2 else 5  # reloaded 3 days ago
+            steady = 10 if t < at - 3 * DAY else 14
+            rows += [(ts, ids["GPU-r", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL"], reset),
+                     (ts, ids["GPU-s", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL"], steady),
+                     (ts, ids["GPU-r", "DCGM_FI_DEV_GPU_TEMP"], 50.0), (ts, ids["GPU-s", "DCGM_FI_DEV_GPU_TEMP"], 50.0)]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO samples (time, series_id, value) VALUES (%s, %s, %s)", rows)
+        refresh_rollups(conn, now=datetime.fromtimestamp(at + 600, UTC))
+        frame = offline(conn, at)
+    col = {n: dict(zip(frame.uuids, frame.columns[n], strict=True)) for n in ("sbe_7d", "sbe_1d")}
+    assert col["sbe_7d"] == {"GPU-r": 5, "GPU-s": 4} and col["sbe_1d"] == {"GPU-r": 3, "GPU-s": 0}
+
+
 def test_weekly_xid_counts_include_series_that_appeared_within_the_week(tmp_path, prometheus_factory):
     """The exporter's XID counter series appears with its first event: a week's count must include it,
     while a hardware counter first seen within the week counts only its growth since (not its lifetime total),

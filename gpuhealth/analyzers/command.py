@@ -102,11 +102,16 @@ def model() -> None:
 
 @model.command()
 @click.option("--source", type=click.Choice(["sim", "timescaledb"]), default="sim", show_default=True)
-@click.option("--gpus", default=640, show_default=True,
-              help="Simulated GPUs (--source sim), in fleets of at most 320 simulated one after another.")
+@click.option("--fleets", default=None,
+              help="Simulated fleets (--source sim), KIND-FAMILIES-sSEED[@STEPs] each, KIND variety or simulator "
+                   "[default: the packaged models' variety-full-s7,variety-dcgm-default-s8@120s,simulator-full-s7,"
+                   "simulator-dcgm-default-s8].")
+@click.option("--gpus", default=320, show_default=True, help="GPUs of each simulated fleet (--source sim).")
 @click.option("--days", default=35.0, show_default=True,
               help="Simulated days (--source sim): rows from day 7 (full weekly windows) to a week before the end.")
-@click.option("--seed", default=7, show_default=True)
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep each simulated fleet's rows here and read them back on the next run.")
+@click.option("--seed", default=7, show_default=True, help="The models' fitting seed.")
 @click.option("--hazard-scale", default=40.0, show_default=True, help="Accelerated-life factor (--source sim).")
 @click.option("--db", "dsn", default=None, envvar="GPUHEALTH_DB",
               help="Training data (--source timescaledb) and the model_versions table.")
@@ -115,19 +120,30 @@ def model() -> None:
 @click.option("--kinds", default="heuristic,survival,xgboost", show_default=True)
 @SELECTOR_OPTION
 @RULE_SPEC_OPTION
-def train(source: str, gpus: int, days: float, seed: int, hazard_scale: float, dsn: str | None, registry: Path,
-          kinds: str, selector: str | None, rule_spec: str | None) -> None:
+def train(source: str, fleets: str | None, gpus: int, days: float, cache: Path | None, seed: int, hazard_scale: float,
+          dsn: str | None, registry: Path, kinds: str, selector: str | None, rule_spec: str | None) -> None:
     """Train the models on labelled history, report held-out metrics and save a version."""
     from gpuhealth.analyzers.registry import save_version
-    from gpuhealth.analyzers.training import sim_dataset, timescaledb_dataset, train_and_evaluate
+    from gpuhealth.analyzers.training import (
+        TRAINING_FLEETS,
+        SimFleet,
+        timescaledb_dataset,
+        train_and_evaluate,
+        training_rows,
+    )
 
     selector = resolve_selector(selector, rule_spec)
     if source == "sim":
         try:
-            ds = sim_dataset(gpus, days, seed, hazard_scale, selector=selector)
+            chosen = (TRAINING_FLEETS if fleets is None
+                      else tuple(SimFleet.parse(f) for f in fleets.split(",") if f.strip()))
+            if not chosen:
+                raise ValueError("--fleets: no fleet named")
+            ds = training_rows(chosen, gpus, days, hazard_scale, cache, selector=selector)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
-        trained_on = f"sim gpus={gpus} days={days} seed={seed} hazard_scale={hazard_scale}"
+        trained_on = (f"sim fleets={','.join(f.name for f in chosen)} gpus={gpus} days={days:g} "
+                      f"hazard_scale={hazard_scale:g}")
     else:
         if not dsn:
             raise click.UsageError("--source timescaledb needs --db")

@@ -13,6 +13,8 @@ def kaplan_meier(durations: np.ndarray, died: np.ndarray, at: np.ndarray) -> np.
     d = np.asarray(durations, dtype=float)
     e = np.asarray(died, dtype=bool)
     times = np.unique(d[e])
+    if not len(times):
+        return np.ones(len(np.atleast_1d(at)))
     at_risk = len(d) - np.searchsorted(np.sort(d), times, side="left")
     deaths = np.bincount(np.searchsorted(times, d[e]), minlength=len(times))
     surv = np.cumprod(1.0 - deaths / at_risk)

@@ -311,6 +311,64 @@ def fleet_parts(gpus: int, seed: int) -> list[tuple[int, int]]:
     return [(n, seed + k) for k, n in enumerate(sizes)]
 
 
+@dataclass(frozen=True)
+class SimFleet:
+    """One simulated training fleet: its kind (the simulator's own, or with variety), family set, seed and
+    sampling interval. Written ``variety-full-s7`` or ``variety-dcgm-default-s8@120s``."""
+
+    variety: bool
+    families: str
+    seed: int
+    step_seconds: int = 300
+
+    @property
+    def name(self) -> str:
+        """The fleet as written on the command line."""
+        step = "" if self.step_seconds == 300 else f"@{self.step_seconds}s"
+        return f"{'variety' if self.variety else 'simulator'}-{self.families}-s{self.seed}{step}"
+
+    @classmethod
+    def parse(cls, text: str) -> SimFleet:
+        """A fleet from its name; ValueError naming what is wrong."""
+        from gpuhealth.sim.history import FAMILY_SETS
+
+        body, _, step = text.strip().partition("@")
+        kind, _, rest = body.partition("-")
+        families, _, seed = rest.rpartition("-s")
+        if kind not in ("variety", "simulator") or families not in FAMILY_SETS or not seed.isdigit():
+            raise ValueError(f"fleet {text!r}: expected KIND-FAMILIES-sSEED[@STEPs], KIND variety or simulator, "
+                             f"FAMILIES one of {', '.join(FAMILY_SETS)} (e.g. variety-full-s7@120s)")
+        if step and not (step.endswith("s") and step[:-1].isdigit()):
+            raise ValueError(f"fleet {text!r}: step {step!r}: expected seconds such as 120s")
+        return cls(kind == "variety", families, int(seed), int(step[:-1]) if step else 300)
+
+
+# the fleets the packaged models learn from: two with variety, two of the simulator's own kind, each pair
+# with every family and with dcgm-exporter's defaults; one sampled every 2 minutes, the others every 5
+TRAINING_FLEETS: tuple[SimFleet, ...] = (SimFleet(True, "full", 7), SimFleet(True, "dcgm-default", 8, 120),
+                                         SimFleet(False, "full", 7), SimFleet(False, "dcgm-default", 8))
+
+
+def training_rows(fleets: tuple[SimFleet, ...] = TRAINING_FLEETS, gpus: int = SIM_PART_GPUS, days: float = 35.0,
+                  hazard_scale: float = 40.0, cache: Path | None = None, progress: bool | None = None,
+                  selector: str | None = None) -> Dataset:
+    """The rows of several simulated fleets of ``gpus`` GPUs each (``sim_dataset``), from ``cache`` (an .npz
+    per fleet, named by its parameters) where it holds them."""
+    parts = []
+    for f in fleets:
+        path = None if cache is None else Path(cache) / f"{f.name}-g{gpus}-d{days:g}-h{hazard_scale:g}.npz"
+        if path is not None and path.exists():
+            parts.append(Dataset.load(path))
+            continue
+        ds = sim_dataset(gpus, days, f.seed, hazard_scale, progress=progress, selector=selector, variety=f.variety,
+                         families=f.families, step_seconds=f.step_seconds)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ds.save(path)
+        parts.append(ds)
+    return parts[0] if len(parts) == 1 else Dataset.concat(parts)
+
+
 def sim_dataset(gpus: int, days: float, seed: int, hazard_scale: float, step_hours: float = 6.0,
                 workdir: Path | None = None, progress: bool | None = None, model_mix: dict | None = None,
                 warmup_days: float = 7.0, end: float | None = None, selector: str | None = None,
@@ -377,7 +435,7 @@ def _sim_fleet(cfg, step_hours: float, workdir: Path | None, progress: bool | No
                 raise ValueError(f"selector {selector or default_selector()}: matches none of the simulated "
                                  "history's series "
                                  '(scraped as job="gpuhealth")')
-            name = f"{'variety' if cfg.variety else 'simulator'}-s{cfg.seed}"
+            name = SimFleet(cfg.variety, cfg.families, cfg.seed, cfg.step_seconds).name
             return ds.with_meta(name, cfg.families, precursors)
         finally:
             prom.stop()
