@@ -104,7 +104,7 @@ def main() -> None:
         print(f"GPUs with a {name.upper()} event: {had.sum()}, taken out {dead[had].mean():.1%}; "
               f"without one: taken out {dead[~had].mean():.1%}")
     p7, actions = healthy_row_with_one_dbe()
-    print(f"packaged XGBoost, healthy 2-year-old H100: p7 {p7['without']:.4f} without a DBE, {p7['with']:.3f} with "
+    print(f"packaged XGBoost, healthy 2-year-old H100: p7 {p7['without']:.4f} without a DBE, {p7['with']:.4f} with "
           f"one; economics: {actions}")
 
 

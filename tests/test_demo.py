@@ -103,7 +103,10 @@ def test_the_demo_after_five_minutes_acts_on_degrading_gpus_only_and_sigterm_sto
         acting = {u for u, a in advised.items() if a != "keep"}
         out_of_service = {u for u, a in advised.items() if a in ("repair", "decommission")}
         assert len(verdicts) == 64 and len(degrading) >= 8
-        assert len(acting) <= 16, sorted(advised.items())
+        # what each acted-on GPU was told, and why (its first two drivers): enough to tell a failure's cause
+        told = {g["uuid"]: (g["recommended_action"], g["status"], truth.get(g["uuid"], {}).get("mode"),
+                            (g.get("drivers") or [])[:2]) for g in verdicts if g["uuid"] in acting}
+        assert len(acting) <= 16, told
         assert out_of_service <= degrading, {u: (advised[u], truth[u]["mode"]) for u in out_of_service - degrading}
         assert len(degrading & acting) >= 5, {u: advised.get(u) for u in degrading}
         answer = requests.get(urls["prometheus"] + "/api/v1/query", params={"query": "gpu:health:score"}, timeout=30)

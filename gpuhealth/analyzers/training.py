@@ -258,6 +258,22 @@ def decisions(ds: Dataset, pred: Prediction, pricing=None) -> dict:
                             ds.precursor, ds.at)
 
 
+def real_fleet_decisions(ds: Dataset, pred: Prediction, kind: str, real_fleet_odds: float) -> dict:
+    """decisions() as on a real fleet: the trained models' probabilities shifted to its base rate
+    (``registry.calibrate`` by ``real_fleet_odds``, as the analyzer does; the heuristic is not trained and not
+    shifted), so that false actions and missed failures are those an operator would see; the expected
+    failures are at the rows' own base rate, against their real failures."""
+    from gpuhealth.analyzers.registry import calibrate
+
+    shifted = pred if kind == "heuristic" else Prediction(calibrate(pred.probability, real_fleet_odds),
+                                                          pred.factors)
+    d = decisions(ds, shifted)
+    live = ds.failed_at > ds.at
+    d["expected_failures_7d"] = float(pred.probability["7d"][live].sum())
+    d["expected_over_real"] = d["expected_failures_7d"] / d["failures_7d"] if d["failures_7d"] else float("nan")
+    return d
+
+
 def dcgm_default_view(x: np.ndarray) -> np.ndarray:
     """A MODEL_FEATURES matrix as a fleet exported by dcgm-exporter's default counters would give it: every
     feature but REDUCED_FEATURES and the day's temperature, power and utilisation (and the age) unknown."""
@@ -270,9 +286,10 @@ def dcgm_default_view(x: np.ndarray) -> np.ndarray:
 
 
 def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
-                       seed: int = 0) -> dict[str, tuple[object, dict]]:
+                       seed: int = 0, hazard_scale: float = 1.0) -> dict[str, tuple[object, dict]]:
     """Fit each model on the training GPUs; metrics on the held-out GPUs, with and without the failures
-    that have no precursor, and with dcgm-exporter's default families only (failures with a precursor)."""
+    that have no precursor, and with dcgm-exporter's default families only (failures with a precursor);
+    decisions as on a real fleet (``real_fleet_decisions``: odds divided by the history's ``hazard_scale``)."""
     test = np.array([held_out(u) for u in ds.uuid], dtype=bool)
     train, hold = ds.subset(~test), ds.subset(test)
     no_sudden = ~(np.isfinite(hold.failed_at) & ~hold.precursor)
@@ -283,8 +300,8 @@ def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "surv
         pred = model.predict(hold.x)
         metrics = {"all": evaluate(hold, pred),
                    "precursor_only": evaluate(hold.subset(no_sudden), subset_prediction(pred, no_sudden)),
-                   # at the training history's own base rate: the held-out rows are of the same fleets
-                   "decisions": decisions(hold, pred) if hold.econ is not None else {},
+                   "decisions": real_fleet_decisions(hold, pred, kind, 1.0 / hazard_scale) if hold.econ is not None
+                   else {},
                    "precursor_only_dcgm_default": evaluate(
                        hold.subset(no_sudden),
                        subset_prediction(model.predict(dcgm_default_view(hold.x)), no_sudden)),

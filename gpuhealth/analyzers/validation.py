@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpuhealth.analyzers.models import MODEL_KINDS
-from gpuhealth.analyzers.training import Dataset, decisions, evaluate, held_out, subset_prediction
+from gpuhealth.analyzers.training import Dataset, evaluate, held_out, real_fleet_decisions, subset_prediction
 
 # lead-time ranges held out one at a time (days of precursor before the failure)
 LEAD_RANGES: tuple[tuple[float, float], ...] = ((0.0, 2.0), (2.0, 7.0), (7.0, 60.0))
 SPLIT_KINDS = ("seed", "shape", "lead", "families", "fleet")
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,18 @@ def splits(ds: Dataset, kinds: tuple[str, ...] = SPLIT_KINDS, share: float = 0.2
         return out
     with_precursor = ds.shape != ""
     others_test = ~with_precursor & hashed  # GPUs no precursor warns of: a hashed share tests every split
+    variety = np.char.startswith(ds.fleet.astype(str), "variety")
+    # the shapes and leads are the fleets with variety's: a fleet of the simulator's own kind of the same
+    # seed is their twin (the same GPUs and fates, only the precursors redrawn), so it is left out of
+    # those splits, where its twins of the tested GPUs would hold the held-out failures
+    scope = variety if variety.any() else np.ones(len(ds.uuid), dtype=bool)
 
     def held(kind: str, name: str, chosen: np.ndarray) -> Split:
-        return Split(kind, name, ~chosen & ~others_test, chosen | others_test)
+        test = (chosen | others_test) & scope
+        return Split(kind, name, ~test & scope & ~np.isin(ds.uuid, ds.uuid[test]), test)
 
     if "shape" in kinds:
-        for s in sorted(set(ds.shape[with_precursor])):
+        for s in sorted(set(ds.shape[with_precursor & scope])):
             out.append(held("shape", f"shape={s}", ds.shape == s))
     if "lead" in kinds:
         for lo, hi in LEAD_RANGES:
@@ -65,26 +72,38 @@ def splits(ds: Dataset, kinds: tuple[str, ...] = SPLIT_KINDS, share: float = 0.2
     if "families" in kinds and len(set(ds.families)) > 1:
         for f in sorted(set(ds.families)):
             out.append(Split("families", f"families={f}", ds.families != f, ds.families == f))
-    if "fleet" in kinds:
-        variety = np.char.startswith(ds.fleet.astype(str), "variety")
-        if variety.any() and (~variety).any():
-            out.append(Split("fleet", "trained on the simulator's own fleets, tested on variety", ~variety, variety))
+    if "fleet" in kinds and variety.any() and (~variety).any():
+        out.append(Split("fleet", "trained on the simulator's own fleets, tested on variety", ~variety, variety))
     return out
 
 
+def before_onset(ds: Dataset) -> np.ndarray:
+    """Rows of GPUs failing after a precursor, at instants before the precursor began."""
+    if ds.lead_days is None:
+        return np.zeros(len(ds.uuid), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return ds.precursor & np.isfinite(ds.failed_at) & (ds.at < ds.failed_at - np.nan_to_num(ds.lead_days) * DAY)
+
+
 def evaluate_split(ds: Dataset, split: Split, kinds: tuple[str, ...], seed: int = 0,
-                   make: Callable[[str], object] | None = None) -> dict[str, dict]:
+                   make: Callable[[str], object] | None = None, real_fleet_odds: float = 1 / 40) -> dict[str, dict]:
     """Fit each model kind on the split's training rows; its metrics on the test rows' failures with a
-    precursor (``training.evaluate``) and its decisions on every test row (``training.decisions``)."""
+    precursor (``training.evaluate``; ``precursor_begun``: without the rows before the precursor began),
+    and its decisions on every test row: false actions and missed failures as on a real fleet (the
+    trained models' odds times ``real_fleet_odds``, the published base rate over the training
+    history's), expected failures against real ones at the test rows' own base rate."""
     train, test = ds.subset(split.train), ds.subset(split.test)
     sudden = np.isfinite(test.failed_at) & ~test.precursor
+    begun = ~sudden & ~before_onset(test)
     out = {}
     for kind in kinds:
         model = (make or (lambda k: MODEL_KINDS[k]()))(kind)
         model.fit(train.x, train.y, duration_days=train.duration_days, event=train.event, seed=seed)
         pred = model.predict(test.x)
         metrics = evaluate(test.subset(~sudden), subset_prediction(pred, ~sudden))
-        metrics["decisions"] = decisions(test, pred) if test.econ is not None else {}
+        # the same without the rows of failing GPUs whose precursor had not begun yet (nothing to see)
+        metrics["precursor_begun"] = evaluate(test.subset(begun), subset_prediction(pred, begun))
+        metrics["decisions"] = real_fleet_decisions(test, pred, kind, real_fleet_odds) if test.econ is not None else {}
         metrics["test_failing_gpus"] = len(np.unique(test.uuid[np.isfinite(test.failed_at) & ~sudden]))
         out[kind] = metrics
     return out
@@ -92,6 +111,7 @@ def evaluate_split(ds: Dataset, split: Split, kinds: tuple[str, ...], seed: int 
 
 def cross_validate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
                    split_kinds: tuple[str, ...] = SPLIT_KINDS, seed: int = 0,
-                   make: Callable[[str], object] | None = None) -> list[tuple[Split, dict[str, dict]]]:
-    """Every split's metrics for every model kind."""
-    return [(s, evaluate_split(ds, s, kinds, seed, make)) for s in splits(ds, split_kinds)]
+                   make: Callable[[str], object] | None = None,
+                   real_fleet_odds: float = 1 / 40) -> list[tuple[Split, dict[str, dict]]]:
+    """Every split's metrics for every model kind (``evaluate_split``)."""
+    return [(s, evaluate_split(ds, s, kinds, seed, make, real_fleet_odds)) for s in splits(ds, split_kinds)]
