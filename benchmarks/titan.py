@@ -46,30 +46,36 @@ def read(path: Path) -> dict[str, np.ndarray]:
             "dead_dbe": np.array([r["dead_dbe"] == "TRUE" for r in rows])}
 
 
-def healthy_row_with_one_dbe() -> tuple[dict[str, float], str]:
-    """The packaged XGBoost's 7-day probability and the economics' action for a healthy H100 of two years
-    whose only sign is one DBE this week (and for the same GPU without it)."""
-    from gpuhealth.analyzers.decisions import econ_input
+def healthy_row_with_one_dbe() -> list[tuple[str, float, str]]:
+    """The packaged XGBoost's 7-day probability and the economics' action for a healthy H100 of two years,
+    as is, with one DBE this week (as dcgm-exporter with its ECC fields on shows it) and with one DBE and
+    its XID 48 within the day (as gpuhealth's exporter shows it)."""
+    from gpuhealth.analyzers.decisions import ECON_FEATURES, econ_input
     from gpuhealth.analyzers.economics import value_fleet
     from gpuhealth.analyzers.features import MODEL_FEATURES
     from gpuhealth.analyzers.pricing import load_pricing
     from gpuhealth.analyzers.registry import DEFAULT, load_version
 
+    cases = {"healthy": {}, "one DBE": {"dbe_7d": 1.0},
+             "one DBE and its XID 48": {"dbe_7d": 1.0, "xid_critical_1d": 1.0, "xid_critical_7d": 1.0}}
     model = load_version(DEFAULT)["xgboost"]
-    x = np.zeros((2, len(MODEL_FEATURES)))
     col = {n: i for i, n in enumerate(MODEL_FEATURES)}
+    x = np.zeros((len(cases), len(MODEL_FEATURES)))
     for n, v in {"thermal_r_1d": 0.15, "util_1d": 70.0, "age_days": 730.0, "power_peak_ratio": 0.9}.items():
         x[:, col[n]] = v
-    x[1, col["dbe_7d"]] = 1.0
+    for i, extra in enumerate(cases.values()):
+        for n, v in extra.items():
+            x[i, col[n]] = v
     pred = model.predict(x)
-    actions = []
-    for i in range(2):
-        row = {"dbe_7d": x[i, col["dbe_7d"]], "age_days": 730.0, "power_1d": 500.0, "history_days": 7.0}
-        actions.append(econ_input(f"GPU-{i}", "NVIDIA H100 80GB HBM3", row, 70.0, pred.probability["7d"][i],
-                                  pred.probability["30d"][i], pred.factors[i]))
-    verdicts = value_fleet(actions, load_pricing())
-    return ({"without": float(pred.probability["7d"][0]), "with": float(pred.probability["7d"][1])},
-            f"{verdicts[0].recommended_action} without, {verdicts[1].recommended_action} with one DBE")
+    inputs = []
+    for i in range(len(cases)):
+        row = {n: float(x[i, col[n]]) for n in ECON_FEATURES if n in col}
+        row.update(power_1d=500.0, history_days=7.0)
+        inputs.append(econ_input(f"GPU-{i}", "NVIDIA H100 80GB HBM3", row, 0.7, pred.probability["7d"][i],
+                                 pred.probability["30d"][i], pred.factors[i]))
+    verdicts = value_fleet(inputs, load_pricing())
+    return [(name, float(pred.probability["7d"][i]), verdicts[i].recommended_action)
+            for i, name in enumerate(cases)]
 
 
 def main() -> None:
@@ -103,9 +109,9 @@ def main() -> None:
         had = t[name]
         print(f"GPUs with a {name.upper()} event: {had.sum()}, taken out {dead[had].mean():.1%}; "
               f"without one: taken out {dead[~had].mean():.1%}")
-    p7, actions = healthy_row_with_one_dbe()
-    print(f"packaged XGBoost, healthy 2-year-old H100: p7 {p7['without']:.4f} without a DBE, {p7['with']:.4f} with "
-          f"one; economics: {actions}")
+    for name, p7, action in healthy_row_with_one_dbe():
+        print(f"an otherwise healthy 2-year-old H100, {name}: packaged XGBoost p7 {p7:.4f} "
+              f"(at the training base rate), economics: {action}")
 
 
 if __name__ == "__main__":

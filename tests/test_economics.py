@@ -319,3 +319,21 @@ def test_heat_slowdown_beyond_the_host_costs_work_and_calls_for_a_repair_of_the_
     assert slowed.npv_dollars["repair"] == pytest.approx(cool.npv_dollars["repair"], rel=0.05)
     assert slowed.recommended_action == "repair"
     assert any("slowed by heat 45%" in d for d in slowed.drivers)
+
+
+def test_a_critical_xid_within_the_day_is_acute_whatever_the_probabilities():
+    """A GPU that logged a critical XID (a DBE, off the bus, an NVLink or GSP fault) within the day needs a
+    reset or repair even where the models read little (on Titan 98 % of such GPUs were taken out): it is
+    valued as failed and advised repair, saying why; application XIDs and a clean day leave it alone."""
+    from gpuhealth.analyzers.decisions import econ_input
+
+    pricing = load_pricing()
+    row = {"age_days": 400.0, "power_1d": 500.0}
+    clean = value_gpu(econ_input("GPU-1", H100, {**row, "xid_critical_1d": 0.0}, 0.8, 0.001, 0.004, []), pricing)
+    unknown = value_gpu(econ_input("GPU-1", H100, {**row, "xid_critical_1d": float("nan")}, 0.8, 0.001, 0.004, []),
+                        pricing)
+    xid = econ_input("GPU-1", H100, {**row, "xid_critical_1d": 2.0}, 0.8, 0.001, 0.004, [])
+    acute = value_gpu(xid, pricing)
+    assert clean.recommended_action == unknown.recommended_action == "keep"
+    assert "2 critical XID(s) in the last day" in xid.failed
+    assert acute.recommended_action == "repair" and any("critical XID" in d for d in acute.drivers)

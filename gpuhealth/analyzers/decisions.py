@@ -29,7 +29,7 @@ FACTOR_MODE = {
 }
 # the features econ_input reads of a GPU
 ECON_FEATURES: tuple[str, ...] = ("age_days", "power_1d", "remap_failure", "retired_dbe", "unc_remaps",
-                                  "corr_remaps_7d")
+                                  "corr_remaps_7d", "xid_critical_1d")
 THROTTLED_THERMAL = 0.05  # slowed by heat this share of the day beyond its host: a repair is of its cooling
 
 
@@ -66,13 +66,18 @@ def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: flo
     """What the economics needs of one GPU, from its features (``row``: ECON_FEATURES -> value, NaN unknown).
 
     ``failed`` says how a GPU has already failed ("not reporting since ..."); a row remapping that has
-    failed is such a failure too (the GPU is drained until it is reset or repaired)."""
+    failed is such a failure too (the GPU is drained until it is reset or repaired), and so is a critical
+    XID within the day (a double-bit error, a GPU off the bus, an NVLink or GSP fault: on ORNL Titan
+    98 % of the GPUs with a DBE or off-the-bus event were taken out, benchmarks/titan.py; in the
+    simulated training fleets 92 % of such GPU-days failed within the week)."""
     def value(name: str) -> float:
         v = row.get(name, math.nan)
         return 0.0 if v is None or math.isnan(v) else float(v)
 
     if not failed and value("remap_failure") >= 1:
         failed = "row remapping failed: the GPU needs a reset or repair"
+    if not failed and value("xid_critical_1d") >= 1:
+        failed = f"{value('xid_critical_1d'):.0f} critical XID(s) in the last day: the GPU needs a reset or repair"
     age = row.get("age_days", math.nan)
     mode = failure_mode(factors) or ("thermal" if throttled >= THROTTLED_THERMAL else None)
     return GpuEconInput(
