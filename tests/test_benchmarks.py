@@ -36,3 +36,33 @@ def test_a_cycle_overlaps_an_evaluation_only_when_its_mark_phase_does():
     assert bench_rules.overlapping_gcs(99.0, 1.5, gcs) == gcs  # ends inside
     assert bench_rules.overlapping_gcs(102.5, 0.5, gcs) == []  # after the mark
     assert bench_rules.overlapping_gcs(98.0, 1.5, gcs) == []  # before it
+
+
+TITAN = Path(__file__).resolve().parents[1] / "benchmarks" / "titan.py"
+TSPEC = importlib.util.spec_from_file_location("bench_titan", TITAN)
+bench_titan = importlib.util.module_from_spec(TSPEC)
+TSPEC.loader.exec_module(bench_titan)
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 7.0, allow_nan=False), st.booleans(), st.booleans(),
+                          st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=20))
+def test_titan_rows_are_read_back_as_written(tmp_path_factory, rows):
+    path = tmp_path_factory.mktemp("titan") / "gc.csv"
+    lines = ["SN,years,dead,batch,dbe,otb,dead_dbe,dead_otb"]
+    for k, (years, dead, old, dbe, otb) in enumerate(rows):
+        lines.append(f"{k},{years!r},{'TRUE' if dead else 'FALSE'},{'old' if old else 'new'},{dbe},{otb},FALSE,FALSE")
+    path.write_text("\n".join(lines) + "\n")
+    t = bench_titan.read(path)
+    assert list(t["years"]) == [r[0] for r in rows] and list(t["dead"]) == [r[1] for r in rows]
+    assert list(t["old"]) == [r[2] for r in rows] and list(t["dbe"]) == [r[3] > 0 for r in rows]
+
+
+def test_a_titan_file_without_a_column_names_it(tmp_path):
+    path = tmp_path / "gc.csv"
+    path.write_text("SN,years,dead\n1,2.0,TRUE\n")
+    try:
+        bench_titan.read(path)
+    except ValueError as exc:
+        assert "batch" in str(exc) and str(path) in str(exc)
+    else:
+        raise AssertionError("a file without the batch column was read")
