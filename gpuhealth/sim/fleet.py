@@ -211,7 +211,7 @@ def build_fleet(config: FleetConfig, start: float, horizon: float) -> Fleet:
 
 def _add_variety(f: Fleet, rng: np.random.Generator, horizon: float) -> None:
     """Redraw the precursors' lengths and give each GPU a shape, magnitude and noise level; make some
-    healthy GPUs look-alikes of the kinds only such fleets hold."""
+    healthy GPUs look-alikes of the kinds only such fleets hold; reload some GPUs' drivers."""
     n = f.n
     lo, hi = np.log(VARIETY_LEAD_DAYS[0]), np.log(VARIETY_LEAD_DAYS[1])
     lead = np.exp(rng.uniform(lo, hi, n)) * DAY
