@@ -18,7 +18,7 @@ the share of healthy rows advised repair or decommission and of failing ones aft
 keep, and expected failures (sum of p7, at the test rows' own base rate) against real ones.
 
     .venv/bin/python benchmarks/generalize.py [--cache DIR] [--kinds heuristic,survival,xgboost]
-        [--splits seed,shape,lead,families,fleet] [--candidates]
+        [--splits gpus,shape,lead,families,fleet] [--candidates]
 
 ``--cache DIR`` keeps each fleet's rows (an .npz per fleet) so that a rerun does not simulate again.
 ``--candidates`` compares XGBoost's candidate feature sets and settings on the same splits (how the
@@ -34,15 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuhealth.analyzers.features import PEER_FEATURES
 from gpuhealth.analyzers.models import XGBOOST_FEATURES, XGBoostModel
-from gpuhealth.analyzers.training import TRAINING_FLEETS, Dataset, training_rows
+from gpuhealth.analyzers.training import TRAINING_FLEETS, training_rows
 from gpuhealth.analyzers.validation import SPLIT_KINDS, cross_validate
-
-
-def training_data(cache: Path | None) -> Dataset:
-    """The packaged models' training fleets' rows (``training.TRAINING_FLEETS``), from the cache where it
-    holds them."""
-    return training_rows(TRAINING_FLEETS, cache=cache)
 
 
 def row(split, kind: str, m: dict, base: dict) -> str:
@@ -59,13 +54,12 @@ def row(split, kind: str, m: dict, base: dict) -> str:
 
 
 # XGBoost candidates compared with --candidates: (name, features, parameter overrides)
-PEER = ("sbe_peer_z", "pcie_peer_z", "remaps_peer_z", "nvlink_peer_z", "thermal_r_peer_z", "thermal_r_host_excess")
 ABSOLUTE_COUNTS = ("sbe_1d", "sbe_7d", "pcie_replay_1d", "pcie_replay_7d", "nvlink_errors_1d")
 
 
 def candidates() -> list[tuple[str, tuple[str, ...], dict]]:
     """The feature sets and settings --candidates compares."""
-    base = tuple(n for n in XGBOOST_FEATURES if n not in PEER)
+    base = tuple(n for n in XGBOOST_FEATURES if n not in PEER_FEATURES)
     relative = tuple(n for n in XGBOOST_FEATURES if n not in ABSOLUTE_COUNTS)
     return [("without peer features", base, {}), ("with peer features", XGBOOST_FEATURES, {}),
             ("peers, no absolute counts", relative, {}),
@@ -81,7 +75,7 @@ def main() -> None:
     ap.add_argument("--candidates", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = ap.parse_args()
-    ds = training_data(args.cache)
+    ds = training_rows(TRAINING_FLEETS, cache=args.cache)
     kinds = tuple(args.kinds.split(","))
     split_kinds = tuple(args.splits.split(","))
     failing = np.isfinite(ds.failed_at) & ds.precursor

@@ -544,7 +544,7 @@ def test_rows_before_a_precursor_began_are_left_out_of_the_begun_figures():
     ds.x[:, IDX["sbe_1d"]] = np.where(ds.precursor & ~early, 50.0, np.where(ds.precursor, 0.0, 1.0))
     ds.x[:, IDX["sbe_accel"]] = ds.x[:, IDX["sbe_1d"]]
     everything = np.ones(n, dtype=bool)
-    m = evaluate_split(ds, Split("seed", "all", everything, everything), ("heuristic",))["heuristic"]
+    m = evaluate_split(ds, Split("gpus", "all", everything, everything), ("heuristic",))["heuristic"]
     assert m["precursor_begun"]["positives"] == int((ds.precursor & ~early).sum())
     assert m["positives"] == int(ds.precursor.sum())
     assert m["precursor_begun"]["pr_auc_7d"] == pytest.approx(1.0) and m["pr_auc_7d"] < 0.9

@@ -1,6 +1,6 @@
 """Validation that says how the models will do on a fleet nobody here wrote.
 
-Held-out seeds share everything with the training fleets but the random draws. The splits here each
+Held-out GPUs and seeds share everything with the training fleets but the random draws. The splits here each
 hold out a whole kind of thing the models could have memorised: a precursor shape, a range of lead
 times, a family set (what the exporter serves), or the simulator's own fleet against fleets with
 variety. A split trains on every GPU without the held-out kind and tests on the GPUs with it, beside a
@@ -20,7 +20,7 @@ from gpuhealth.analyzers.training import Dataset, evaluate, held_out, real_fleet
 
 # lead-time ranges held out one at a time (days of precursor before the failure)
 LEAD_RANGES: tuple[tuple[float, float], ...] = ((0.0, 2.0), (2.0, 7.0), (7.0, 60.0))
-SPLIT_KINDS = ("seed", "shape", "lead", "families", "fleet")
+SPLIT_KINDS = ("gpus", "shape", "lead", "families", "fleet")
 DAY = 86400.0
 
 
@@ -28,7 +28,7 @@ DAY = 86400.0
 class Split:
     """One train/test division of a dataset's rows: what it holds out and the two row masks."""
 
-    kind: str  # seed | shape | lead | families | fleet
+    kind: str  # gpus | shape | lead | families | fleet
     name: str  # what is held out, e.g. "shape=step"
     train: np.ndarray
     test: np.ndarray
@@ -43,10 +43,10 @@ def splits(ds: Dataset, kinds: tuple[str, ...] = SPLIT_KINDS, share: float = 0.2
     out; ValueError when the rows lack what a kind splits by)."""
     if any(k not in SPLIT_KINDS for k in kinds):
         raise ValueError(f"split kinds: {sorted(set(kinds) - set(SPLIT_KINDS))} unknown; known: {SPLIT_KINDS}")
-    if ds.shape is None and set(kinds) - {"seed"}:
+    if ds.shape is None and set(kinds) - {"gpus"}:
         raise ValueError("dataset: rows without fleet, family set and precursor (build them with sim_dataset)")
     hashed = np.array([held_out(u, share) for u in ds.uuid], dtype=bool)
-    out = [Split("seed", "held-out GPUs", ~hashed, hashed)] if "seed" in kinds else []
+    out = [Split("gpus", "held-out GPUs", ~hashed, hashed)] if "gpus" in kinds else []
     if ds.shape is None:
         return out
     with_precursor = ds.shape != ""
