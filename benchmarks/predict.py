@@ -25,11 +25,13 @@ with every family and with dcgm-exporter's default families only — it writes t
 and at instants from day 21 on runs the whole analysis cycle (``Analyzer.run``: features, models,
 economics) against a real Prometheus that holds only the last 2 hours, 2 days or 3 weeks of it (a
 Prometheus deployed that long ago: the blocks of that span, hard-linked into a TSDB of their own). The
-models are told the fleet's base rate (its hazard over the training history's) as they are told the
-published one on a real fleet. It prints, per fleet and age: the share of healthy GPUs (no failure
+analyzer is told the fleet's hazard over the published one (``base_rate_factor``), so that each GPU's
+prior is its model's published hazard at its age times that factor, as it is the published one on a
+real fleet. It prints, per fleet and age: the share of healthy GPUs (no failure
 within 30 days) advised repair or decommission (target <= 5 %), the share of GPUs failing within 7
 days after a precursor advised keep (<= 30 %), expected failures (sum of p7) against real ones
-(within 2x), and PR-AUC 7 d of XGBoost and of the heuristic on failures with a precursor.
+(within 2x; beside it, what the GPUs' priors alone expect: how far the fleet's draw of failures is
+from its hazard), and PR-AUC 7 d of XGBoost and of the heuristic on failures with a precursor.
 
     .venv/bin/python benchmarks/predict.py --section decisions [--decision-gpus 256] [--workdir DIR]
 """
@@ -170,7 +172,6 @@ def decisions(args: argparse.Namespace) -> None:
     from gpuhealth.analyzers.promql import PromClient
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gpuhealth-decisions-"))
-    trained = json.loads((args.models / "metrics.json").read_text()).get("hazard_scale", 1.0)
     end = float(int(time.time()) // 7200 * 7200)
     quiet = not sys.stderr.isatty()
     table = []
@@ -183,9 +184,6 @@ def decisions(args: argparse.Namespace) -> None:
         built = time.monotonic() - t0
         inventory = load_inventory(path=out / "history" / "assets.csv")
         models = load_version(args.models)
-        for kind, m in models.items():
-            if kind != "heuristic":  # told the fleet's base rate, as the published one on a real fleet
-                m.prior_odds = args.decision_hazard / trained
         # a minute before a block's end: the last 5-minute sample is within an instant query's lookback
         first = np.ceil((summary["start"] + 21 * DAY) / 7200) * 7200 + 7200 - 60
         instants = [first + k * 12 * 3600 for k in range(args.decision_instants)]
@@ -196,23 +194,27 @@ def decisions(args: argparse.Namespace) -> None:
                 tsdb = _tsdb_of_span(out / "blocks", out / f"tsdb-{age}", at - span, at)
                 prom = stack.Prometheus(workdir=out / f"prom-{age}", storage_path=tsdb, retention="100y").start()
                 try:
-                    result = Analyzer(PromClient(prom.url), models, "xgboost", inventory, load_pricing(None),
-                                      base_rate_factor=args.decision_hazard).run(at)
+                    analyzer = Analyzer(PromClient(prom.url), models, "xgboost", inventory, load_pricing(None),
+                                        base_rate_factor=args.decision_hazard)
+                    result = analyzer.run(at)
                 finally:
                     prom.stop()
+                prior = dict(zip(result.frame.uuids, analyzer.priors(result.frame)["7d"], strict=True))
                 for v in result.verdicts:
                     if v.status == "unknown" or v.uuid not in truth:
                         continue
                     failed_at, precursor = truth[v.uuid]
                     p = v.probability
                     records.append((v.valuation.recommended_action, p["xgboost"]["7d"], p["heuristic"]["7d"],
-                                    failed_at, precursor, at, v.uuid))
-            action, p7, p7h, failed_at, precursor, ats, uuids = (np.array(c) for c in zip(*records, strict=True))
+                                    failed_at, precursor, at, v.uuid, prior[v.uuid]))
+            action, p7, p7h, failed_at, precursor, ats, uuids, q7 = (np.array(c) for c in zip(*records, strict=True))
             q = decision_quality(action, p7.astype(float), failed_at.astype(float), precursor.astype(bool),
                                  ats.astype(float), uuids)
             live = failed_at > ats
             label = (failed_at <= ats + 7 * DAY) & live
             keep_rows = live & ~(label & ~precursor.astype(bool))  # failures with a precursor (and the rest)
+            # what the GPUs' priors alone expect (no telemetry): how far the fleet's draw is from its hazard
+            q["prior_failures_7d"] = float(q7[live].astype(float).sum())
             q["pr_auc_xgboost"] = average_precision(label[keep_rows].astype(float), p7[keep_rows].astype(float))
             q["pr_auc_heuristic"] = average_precision(label[keep_rows].astype(float), p7h[keep_rows].astype(float))
             q.update(fleet=name, families=families, age=age, built_seconds=round(built))
@@ -221,7 +223,8 @@ def decisions(args: argparse.Namespace) -> None:
                   f"{q['false_actions']:3d}/{q['healthy']:5d} = {q['false_action_share']:6.1%}  missed "
                   f"{q['missed']:2d}/{q['failing_7d_with_precursor']:2d} = {q['missed_share']:6.1%} "
                   f"({q['gpus_failing_7d_with_precursor']} GPUs)  expected "
-                  f"{q['expected_failures_7d']:6.2f} vs {q['failures_7d']:3d} real ({q['expected_over_real']:.2f}x)  "
+                  f"{q['expected_failures_7d']:6.2f} vs {q['failures_7d']:3d} real ({q['expected_over_real']:.2f}x; "
+                  f"priors alone {q['prior_failures_7d'] / q['failures_7d']:.2f}x)  "
                   f"PR-AUC xgboost {q['pr_auc_xgboost']:.3f} heuristic {q['pr_auc_heuristic']:.3f}", flush=True)
     print(f"fleets: {args.decision_gpus} GPUs x {args.decision_days:g} days, seed {args.decision_seed}, mix {MIX}, "
           f"hazard {args.decision_hazard:g}x the published rate; {args.decision_instants} instants 12 h apart from "

@@ -56,11 +56,11 @@ import yaml
 from tqdm import tqdm
 
 from gpuhealth import stack
+from gpuhealth.durations import whole_seconds
 from gpuhealth.exporter.backends.sim import SimBackend
 from gpuhealth.exporter.collectors import COLLECTORS
 from gpuhealth.exporter.exposition import TEXT, Renderer
 from gpuhealth.exporter.reading import Reading
-from gpuhealth.rules.expressions import seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_FILES = (ROOT / "recording_rules" / "gpuhealth.yml", ROOT / "alert_rules" / "gpuhealth.yml")
@@ -119,7 +119,7 @@ def rule_files(workdir: Path, generated: bool = True) -> list[Path]:
     for src in RULE_FILES:
         doc = yaml.safe_load(src.read_text())
         for group in doc["groups"]:
-            if seconds(group.get("interval", INTERVAL)) > 120:
+            if whole_seconds(group.get("interval", INTERVAL)) > 120:
                 group["interval"] = "2m"  # anomalies, trends, hourly baselines: often enough to be seen in a run
         dst = workdir / src.parent.name / src.name
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,9 @@ render them under :attr:`Field.name`; the rules and analyzers query :attr:`Field
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 
@@ -298,6 +300,15 @@ class Asset:
     purchase_price_dollars: float
     status: str = "active"
     owner: str = ""
+
+
+def age_days(purchase_date: str, at: float) -> float:
+    """A GPU's age in days at ``at`` (Unix seconds), from its purchase date (YYYY-MM-DD, midnight UTC);
+    NaN without a date. The one age the analyzer, the training rows and the economics read."""
+    if not purchase_date:
+        return math.nan
+    bought = datetime.combine(date.fromisoformat(purchase_date), time(0), UTC).timestamp()
+    return (at - bought) / 86400.0
 
 
 ASSET_COLUMNS: tuple[str, ...] = ("uuid", "serial", "model", "node", "datacenter", "rack", "purchase_date",

@@ -104,6 +104,42 @@ def test_models_round_trip_and_corrupt_files_are_clear_errors(tmp_path):
         load(tmp_path / "nowhere")
 
 
+def test_trained_models_keep_their_training_base_rate_and_older_files_are_refused(tmp_path):
+    """The base rate a model learnt at is what the analyzer shifts its probabilities from, so it travels
+    with the model; a model file without one cannot be shifted honestly and is refused by name."""
+    rng = np.random.default_rng(2)
+    x = rng.poisson(1, (400, len(MODEL_FEATURES))).astype(float)
+    y = {"7d": (x[:, IDX["corr_remaps_7d"]] > 2).astype(float), "30d": (x[:, IDX["corr_remaps_7d"]] > 1).astype(float)}
+    for model in (XGBoostModel().fit(x, y), SurvivalModel().fit(x, y, duration_days=np.full(400, 9.0),
+                                                                  event=y["30d"])):
+        assert model.base_rate == {h: pytest.approx(v.mean()) for h, v in y.items()}
+        save(model, tmp_path / model.kind)
+        assert load(tmp_path / model.kind).base_rate == model.base_rate
+        d = json.loads((tmp_path / model.kind / "model.json").read_text())
+        del d["base_rate"]
+        (tmp_path / model.kind / "model.json").write_text(json.dumps(d))
+        with pytest.raises(ModelError, match=r"base_rate.*train it again"):
+            load(tmp_path / model.kind)
+    assert HeuristicModel().fit(x, y).base_rate == {}  # not trained: never shifted
+
+
+def test_fleet_odds_take_a_model_from_its_training_base_rate_to_each_gpus_own():
+    """A GPU that the model rates exactly at its training base rate (nothing known either way) ends at its
+    own prior; one rated above it stays above its prior, by the same odds ratio; 7 days keep their share."""
+    from gpuhealth.analyzers.registry import calibrate, fleet_odds
+
+    base = {"7d": 0.04, "30d": 0.1}
+    prior = np.array([0.1, 0.01, 0.002, 0.01])
+    raw = {"7d": np.array([0.04, 0.04, 0.04, 0.5]), "30d": np.array([0.1, 0.1, 0.1, 0.9])}
+    out = calibrate(raw, fleet_odds(base, prior))
+    assert out["30d"][:3] == pytest.approx(prior[:3])
+    odds = out["30d"][3] / (1 - out["30d"][3])
+    assert odds == pytest.approx(9.0 / (0.1 / 0.9) * (0.01 / 0.99))
+    assert out["7d"][:3] == pytest.approx(prior[:3] * 0.4)
+    assert (out["7d"] <= out["30d"]).all()
+    assert fleet_odds(base, np.array([0.0, 1.0])).min() > 0  # clipped: never 0 or infinite odds
+
+
 def test_xgboost_probabilities_undo_the_positive_class_weight():
     """Positives are weighted up in training; predicted probabilities are at the data's base rate again."""
     rng = np.random.default_rng(3)
@@ -382,7 +418,8 @@ def test_a_young_gpu_reads_at_least_its_base_rate_and_keeps_its_evidence():
                          model_names=[h100] * 3)
     preds = {"xgboost": Prediction({"7d": np.array([1e-6, 1e-6, 0.9]), "30d": np.array([1e-5, 1e-5, 0.95])},
                                    [[], [], []])}
-    Analyzer(None, {"xgboost": object()}, pricing=pricing)._with_prior(preds, frame)
+    analyzer = Analyzer(None, {"xgboost": XGBoostModel(base_rate={"7d": 0.04, "30d": 0.1})}, pricing=pricing)
+    analyzer._with_prior(preds, frame, analyzer.priors(frame))
     p7 = preds["xgboost"].probability["7d"]
     assert p7[0] == pytest.approx(week * (1 - 1 / 84), rel=1e-3)  # all but the 2 hours it covers: the prior
     assert p7[1] == 1e-6 and p7[2] == 0.9  # a full week of history, and acute evidence, are left as they are
@@ -548,3 +585,17 @@ def test_rows_before_a_precursor_began_are_left_out_of_the_begun_figures():
     assert m["precursor_begun"]["positives"] == int((ds.precursor & ~early).sum())
     assert m["positives"] == int(ds.precursor.sum())
     assert m["precursor_begun"]["pr_auc_7d"] == pytest.approx(1.0) and m["pr_auc_7d"] < 0.9
+
+
+@given(st.floats(0, 1), st.floats(0, 0.99))
+def test_excess_over_prior_is_the_telemetrys_share_of_the_risk(p, q):
+    """With the prior as a competing risk, the telemetry's own risk A makes up the rest:
+    (1 - A)(1 - q) = 1 - p when p is above the prior, and A is 0 at or below it; never above p."""
+    from gpuhealth.analyzers.registry import excess_over_prior
+
+    a = float(excess_over_prior({"7d": np.array([p])}, {"7d": np.array([q])})["7d"][0])
+    assert 0.0 <= a <= p + 1e-12
+    if p >= q:
+        assert (1 - a) * (1 - q) == pytest.approx(1 - p, abs=1e-9)
+    else:
+        assert a == 0.0

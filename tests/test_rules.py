@@ -11,11 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from gpuhealth.durations import whole_seconds
 from gpuhealth.rules import expressions as ex
 from gpuhealth.rules import promtool
 from gpuhealth.rules.alertmanager import config as am_config
 from gpuhealth.rules.command import alertmanager, rules
-from gpuhealth.rules.expressions import seconds
 from gpuhealth.rules.generate import INVALID_INFO, alert_groups, recording_groups
 from gpuhealth.rules.spec import SpecError, load_spec
 
@@ -135,7 +135,7 @@ def _points_read(expr: str, resolution: dict[str, int], raw_step: int) -> int:
     worst = 0
     for name, _matchers, window in RANGE.findall(expr):
         step = resolution.get(name, raw_step)
-        worst = max(worst, seconds(window) // step)
+        worst = max(worst, whole_seconds(window) // step)
     return worst
 
 
@@ -144,7 +144,7 @@ def test_no_rule_reads_more_than_a_few_hundred_points_per_series():
     spec = load_spec()
     raw_step = 15  # the scrape interval of deploy/prometheus
     groups = recording_groups(spec) + alert_groups(spec)
-    resolution = {r.record: seconds(g.interval or "15s") for g in groups for r in g.rules if r.record}
+    resolution = {r.record: whole_seconds(g.interval or "15s") for g in groups for r in g.rules if r.record}
     costs = {(g.name, r.record or r.alert): _points_read(r.expr, resolution, raw_step) for g in groups for r in g.rules}
     assert max(costs.values()) <= 240, sorted(costs.items(), key=lambda kv: -kv[1])[:5]
     # and the check can fail: a day of raw samples is 5,760 points

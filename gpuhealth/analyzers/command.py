@@ -151,8 +151,7 @@ def train(source: str, fleets: str | None, gpus: int, days: float, cache: Path |
         trained_on = "timescaledb"
     if ds.y["7d"].sum() == 0:
         raise click.ClickException("the training data holds no failure within 7 days: nothing to learn from")
-    results = train_and_evaluate(ds, tuple(k.strip() for k in kinds.split(",")), seed,
-                                 hazard_scale if source == "sim" else 1.0)
+    results = train_and_evaluate(ds, tuple(k.strip() for k in kinds.split(",")), seed)
     for kind, (_m, metrics) in results.items():
         for subset in ("all", "precursor_only"):
             x = metrics[subset]

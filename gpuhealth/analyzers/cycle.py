@@ -27,8 +27,8 @@ from gpuhealth.analyzers.decisions import (
 from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
 from gpuhealth.analyzers.models import HORIZONS, Prediction
 from gpuhealth.analyzers.promql import PromClient
-from gpuhealth.analyzers.registry import calibrate
-from gpuhealth.catalog import Asset
+from gpuhealth.analyzers.registry import calibrate, excess_over_prior, fleet_odds
+from gpuhealth.catalog import Asset, age_days
 
 log = logging.getLogger("gpuhealth.analyzers")
 
@@ -58,8 +58,8 @@ class Verdict:
     valuation: object | None = None  # economics.Valuation when economics ran
     history_days: float = float("nan")  # how far back its telemetry reaches (at most 7 days)
     down_since: float | None = None  # down: when it last reported (Unix seconds)
-    # the primary model's probabilities from the telemetry alone, before the base-rate floor of a young
-    # history: what the economics reads (its own baseline hazard holds the base rate)
+    # the primary model's probabilities of failing from what the telemetry shows beyond the prior of the
+    # GPU's model and age (registry.excess_over_prior): what the economics reads as the acute risk
     evidence_probability: dict[str, float] = field(default_factory=dict)
 
     def as_json(self, primary: str) -> dict:
@@ -146,14 +146,7 @@ class Analyzer:
         self.base_rate_factor = base_rate_factor
 
     def _ages(self, at: float) -> dict[str, float]:
-        out = {}
-        for uuid, a in self.inventory.items():
-            try:
-                bought = datetime.fromisoformat(a.purchase_date).replace(tzinfo=UTC).timestamp()
-            except ValueError:
-                continue
-            out[uuid] = (at - bought) / 86400.0
-        return out
+        return {uuid: age_days(a.purchase_date, at) for uuid, a in self.inventory.items() if a.purchase_date}
 
     def run(self, at: float | None = None) -> CycleResult:
         """One cycle as of ``at`` (default now); NoGpusMatched when the selector finds no GPU."""
@@ -168,18 +161,18 @@ class Analyzer:
         model_of = dict(zip(frame.uuids, frame.model_names, strict=True))
         status = frame.status()
         x = frame.matrix()
+        priors = self.priors(frame)
         predictions: dict[str, Prediction] = {}
         for name, m in self.models.items():
             pred = m.predict(x)
-            if getattr(m, "prior_odds", 1.0) != 1.0:
-                pred.probability = calibrate(pred.probability, m.prior_odds)
+            if m.base_rate:  # trained: from its training rows' base rate to each GPU's own
+                pred.probability = calibrate(pred.probability, fleet_odds(m.base_rate, priors["30d"]))
             predictions[name] = pred
         anomaly = anomalies.scores(self.client, at, self.selector, model_of)
         trends = trends_per_day(frame)
-        # what the telemetry says, for the economics: its own baseline hazard already holds the base rate
-        evidence = {h: p.copy() for h, p in predictions[self.primary].probability.items()}
-        if self.pricing is not None:
-            self._with_prior(predictions, frame)
+        # what the telemetry says beyond the prior, for the economics: its baseline hazard holds the prior
+        evidence = excess_over_prior(predictions[self.primary].probability, priors)
+        self._with_prior(predictions, frame, priors)
         primary = predictions[self.primary]
         rul = remaining_life_days(primary.probability["30d"])
         down = [u for u, st in zip(frame.uuids, status, strict=True) if st == "down"]
@@ -212,21 +205,28 @@ class Analyzer:
             self._store(result)
         return result
 
-    def _with_prior(self, predictions: dict[str, Prediction], frame: FeatureFrame) -> None:
+    def priors(self, frame: FeatureFrame) -> dict[str, np.ndarray]:
+        """Each GPU's probability of failing within each horizon before any telemetry: its model's
+        published hazard at its age (the pricing's; its defaults without one), times base_rate_factor."""
+        from gpuhealth.analyzers.economics import baseline_failure_probability
+        from gpuhealth.analyzers.pricing import load_pricing
+
+        pricing = self.pricing or load_pricing(None)
+        models = [m or "default" for m in frame.model_names] if frame.model_names else ["default"] * len(frame.uuids)
+        return {h: baseline_failure_probability(models, frame.columns["age_days"], days, pricing,
+                                                self.base_rate_factor) for h, days in HORIZONS.items()}
+
+    def _with_prior(self, predictions: dict[str, Prediction], frame: FeatureFrame,
+                    priors: dict[str, np.ndarray]) -> None:
         """Over a young history the models see little evidence either way and read a GPU as healthier than
         the average one; until its windows fill, a GPU's probability is at least the blend of its model's
         with the published base rate for its model and age, by the share of the week its history covers.
         Evidence is never lowered: a GPU with an acute sign keeps its model's probability."""
-        from gpuhealth.analyzers.economics import baseline_failure_probability
-
         covered = np.clip(np.nan_to_num(frame.columns["history_days"], nan=0.0) / 7.0, 0.0, 1.0)
         if covered.min() >= 1.0:
             return
-        models = [m or "default" for m in frame.model_names] if frame.model_names else ["default"] * len(covered)
-        priors = {h: baseline_failure_probability(models, frame.columns["age_days"], days, self.pricing,
-                                                  self.base_rate_factor) for h, days in HORIZONS.items()}
-        for name, pred in predictions.items():
-            if name == "heuristic":  # not calibrated: left as it is
+        for pred, m in ((predictions[name], self.models[name]) for name in predictions):
+            if not m.base_rate:  # not calibrated (the heuristic): left as it is
                 continue
             for h, p in pred.probability.items():
                 pred.probability[h] = np.maximum(p, covered * p + (1.0 - covered) * priors[h])

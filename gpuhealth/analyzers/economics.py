@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 
 import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -80,14 +79,6 @@ class Valuation:
         return {"market_value_dollars": round(self.market_value_dollars, 2),
                 "npv_dollars": {a: round(v, 2) for a, v in self.npv_dollars.items()},
                 "recommended_action": self.recommended_action, "drivers": list(self.drivers)}
-
-
-def asset_age_days(asset: Asset, at: datetime | None = None) -> float:
-    """The age in days of an inventory asset at ``at`` (now by default); NaN without a purchase date."""
-    if not asset.purchase_date:
-        return math.nan
-    at = at or datetime.now(UTC)
-    return max(0.0, (at.date() - date.fromisoformat(asset.purchase_date)).days + 0.0)
 
 
 class _Arrays:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.durations import whole_seconds
 
-SECONDS = {"m": 60, "h": 3600, "d": 86400}
 QUERY_THREADS = 4  # feature queries in flight at once (Prometheus's default limit is 20)
 # the spans a growth falls back to, longest first, when its window reaches back before the first sample
 # (a young Prometheus, a GPU added lately): the growth over the longest span that holds data
@@ -36,15 +36,10 @@ def default_selector() -> str:
     return load_spec().selector
 
 
-def seconds(window: str) -> int:
-    """A duration such as 1d or 10m in seconds."""
-    return int(window[:-1]) * SECONDS[window[-1]]
-
-
 def spans(window: str, shortest: float = 0.0) -> tuple[str, ...]:
     """The window and the shorter fallback spans down to ``shortest`` seconds, longest first."""
     # the coverage query writes a span's days with 6 digits: compare within a part in a thousand
-    return (window, *(s for s in SPANS if shortest * 0.999 <= seconds(s) < seconds(window)))
+    return (window, *(s for s in SPANS if shortest * 0.999 <= whole_seconds(s) < whole_seconds(window)))
 
 
 @dataclass(frozen=True)
@@ -88,12 +83,12 @@ class Feature:
                      for w in chain]
             inner = " or ".join([*terms, s])
         elif self.kind == "delta":  # younger than every span: no growth seen yet
-            young = [f"{s} * 0"] if covered < seconds(SPANS[-1]) else []
+            young = [f"{s} * 0"] if covered < whole_seconds(SPANS[-1]) else []
             # a counter that dropped was reset (a driver reload): its growth is its count since the reset
             inner = " or ".join([*(f"(({s} - {s} offset {w}) >= 0 or ({s} and {s} offset {w}))" for w in chain),
                                  *young])
         elif self.kind == "coverage":
-            inner = " or ".join([*(f"({s} offset {w}) * 0 + {seconds(w) / 86400:g}" for w in spans(self.window)),
+            inner = " or ".join([*(f"({s} offset {w}) * 0 + {whole_seconds(w) / 86400:g}" for w in spans(self.window)),
                                  f"{s} * 0"])
         else:
             fn = {"last": "last_over_time", "avg": "avg_over_time", "max": "max_over_time",
@@ -104,7 +99,7 @@ class Feature:
     def sql(self) -> tuple[str, dict]:
         """The feature over the sink's 1-minute rollups at %(at)s, one row (uuid, value) per GPU."""
         cond = "".join(f" AND (s.labels->>'{k}') = ANY(%(l_{k})s)" for k in self.labels)
-        params = {"metric": self.metric, "window": f"{seconds(self.window)} seconds",
+        params = {"metric": self.metric, "window": f"{whole_seconds(self.window)} seconds",
                   "coverage_metric": COVERAGE_METRIC, **{f"l_{k}": list(v) for k, v in self.labels.items()}}
         joined = "FROM samples_1m r JOIN series s ON s.id = r.series_id WHERE s.uuid IS NOT NULL"
         base = f"{joined} AND s.metric = %(metric)s{cond}"
@@ -118,7 +113,7 @@ class Feature:
                     f"interval '{lookback}' ORDER BY r.series_id, r.bucket DESC")
 
         def back(w: str) -> str:
-            return f"(%(at)s - interval '{seconds(w)} seconds')"
+            return f"(%(at)s - interval '{whole_seconds(w)} seconds')"
 
         def each_span(where: str) -> str:
             # every series' value at each span back, k numbering the spans longest first
@@ -126,9 +121,10 @@ class Feature:
                                       for k, w in enumerate(windows))
 
         if self.kind == "last":
-            per_series = f"SELECT uuid, v FROM ({last_at('%(at)s', lookback=f'{seconds(self.window)} seconds')}) x"
+            lookback = f"{whole_seconds(self.window)} seconds"
+            per_series = f"SELECT uuid, v FROM ({last_at('%(at)s', lookback=lookback)}) x"
         elif self.kind == "coverage":
-            days = " ".join(f"WHEN {k} THEN {seconds(w) / 86400:g}" for k, w in enumerate(windows))
+            days = " ".join(f"WHEN {k} THEN {whole_seconds(w) / 86400:g}" for k, w in enumerate(windows))
             days = f"CASE b.k {days} END"
             first = f"SELECT DISTINCT ON (series_id) * FROM ({each_span(base)}) e ORDER BY series_id, k"
             per_series = (f"SELECT coalesce(a.uuid, b.uuid) AS uuid, coalesce({days}, 0) AS v "

@@ -71,6 +71,7 @@ class HeuristicModel:
     kind: str = "heuristic"
     features: tuple[str, ...] = MODEL_FEATURES
     metrics: dict = field(default_factory=dict)
+    base_rate: dict = field(default_factory=dict)  # not trained, so not at any base rate: never shifted
 
     def predict(self, x: np.ndarray) -> Prediction:
         """Probabilities for 7 and 30 days and the top factors."""
@@ -102,6 +103,7 @@ class SurvivalModel:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     metrics: dict = field(default_factory=dict)
+    base_rate: dict = field(default_factory=dict)  # training rows' share failing, by horizon (base_rate_of)
 
     def _z(self, x: np.ndarray) -> np.ndarray:
         return (_transform(select(x, self.features)) - self.mean) / self.std
@@ -128,6 +130,7 @@ class SurvivalModel:
         res = minimize(nll, theta0, method="L-BFGS-B")
         self.shape, self.scale_days = float(np.exp(res.x[0])), float(np.exp(res.x[1]))
         self.beta = res.x[2:]
+        self.base_rate = base_rate_of(y)
         return self
 
     def predict(self, x: np.ndarray) -> Prediction:
@@ -141,13 +144,13 @@ class SurvivalModel:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "features": list(self.features), "shape": self.shape, "scale_days": self.scale_days,
                 "beta": self.beta.tolist(), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "metrics": self.metrics}
+                "metrics": self.metrics, "base_rate": self.base_rate}
 
     @classmethod
     def from_dict(cls, d: dict) -> SurvivalModel:
         return cls(features=tuple(d["features"]), shape=d["shape"], scale_days=d["scale_days"],
                    beta=np.array(d["beta"]), mean=np.array(d["mean"]), std=np.array(d["std"]),
-                   metrics=d.get("metrics", {}))
+                   metrics=d.get("metrics", {}), base_rate=_base_rate(d))
 
 
 # XGBoost on the precursors only. Not the GPU's age: on accelerated-life training history age says
@@ -238,6 +241,7 @@ class XGBoostModel:
     _trees: dict = field(default_factory=dict, repr=False)  # horizon -> _Trees, parsed on first use
     reduced: XGBoostModel | None = None
     params: dict = field(default_factory=dict)  # overrides of XGBOOST_PARAMS
+    base_rate: dict = field(default_factory=dict)  # training rows' share failing, by horizon (base_rate_of)
 
     def needs_reduced(self, x: np.ndarray) -> np.ndarray:
         """Rows (of a MODEL_FEATURES matrix) that lack a family the full boosters read (a peer feature is
@@ -261,6 +265,7 @@ class XGBoostModel:
             rounds = int(params.pop("rounds"))
             self.boosters[h] = xgb.train(params, dtrain, num_boost_round=rounds)
         self._trees.clear()
+        self.base_rate = base_rate_of(y)
         if self.features != REDUCED_FEATURES:
             self.reduced = XGBoostModel(features=REDUCED_FEATURES, params=self.params).fit(x, y, seed=seed)
         return self
@@ -291,7 +296,20 @@ class XGBoostModel:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "features": list(self.features), "metrics": self.metrics,
-                "pos_weight": self.pos_weight, "params": self.params}
+                "pos_weight": self.pos_weight, "params": self.params, "base_rate": self.base_rate}
+
+
+def base_rate_of(y: dict[str, np.ndarray]) -> dict[str, float]:
+    """The share of rows failing within each horizon: the base rate a trained model's probabilities are at,
+    from which the analyzer shifts them to a fleet's own (``registry.fleet_odds``)."""
+    return {h: float(np.mean(v)) for h, v in y.items()}
+
+
+def _base_rate(d: dict) -> dict[str, float]:
+    if "base_rate" not in d:
+        raise ValueError("no base_rate (the training rows' failure share, by horizon): the model was trained "
+                         "by an older gpuhealth; train it again with `gpuhealth model train`")
+    return {h: float(r) for h, r in d["base_rate"].items()}
 
 
 MODEL_KINDS = {"heuristic": HeuristicModel, "survival": SurvivalModel, "xgboost": XGBoostModel}
@@ -335,7 +353,7 @@ def load(directory: Path):
             reduced = load(sub) if (sub / "model.json").exists() else None
             return XGBoostModel(features=tuple(d["features"]), boosters=boosters, metrics=d.get("metrics", {}),
                                 pos_weight={h: float(w) for h, w in d.get("pos_weight", {}).items()},
-                                reduced=reduced, params=d.get("params", {}))
+                                reduced=reduced, params=d.get("params", {}), base_rate=_base_rate(d))
         raise ModelError(f"{path}: unknown model kind {kind!r}")
     except FileNotFoundError as exc:
         raise ModelError(f"{exc.filename}: model file missing (train one with `gpuhealth model train`)") from None

@@ -47,13 +47,21 @@ def load_version(path: Path) -> dict[str, object]:
     kinds = sorted(p.name for p in path.iterdir() if (p / "model.json").exists())
     if not kinds:
         raise m.ModelError(f"{path}: no model in this folder (expected <kind>/model.json)")
-    loaded = {k: m.load(path / k) for k in kinds}
-    meta = path / "metrics.json"
-    scale = json.loads(meta.read_text()).get("hazard_scale", 1.0) if meta.exists() else 1.0
-    for kind, model in loaded.items():
-        if kind != "heuristic":  # trained on accelerated-life history: shift back to real base rates
-            model.prior_odds = 1.0 / float(scale)
-    return loaded
+    return {k: m.load(path / k) for k in kinds}
+
+
+def fleet_odds(base_rate: dict[str, float], fleet_prior: np.ndarray, longest: str = "30d") -> np.ndarray:
+    """The factor, per GPU, on a trained model's odds that takes its probabilities from the base rate of its
+    training rows (``base_rate``: their share failing within each horizon) to the GPU's own before any
+    telemetry (``fleet_prior``: its probability of failing within the longest horizon, from its model's
+    published hazard at its age; ``economics.baseline_failure_probability``). For ``calibrate``.
+
+    Training history is accelerated (hazard x k) and of its own mix of models and ages; a fleet has its
+    own. One constant for the whole fleet (1/k) would leave an old H200 and a young L40S at the training
+    fleet's average rate, and count on the training history holding exactly k times the published rate."""
+    r = float(np.clip(base_rate[longest], 1e-9, 1 - 1e-9))
+    q = np.clip(np.asarray(fleet_prior, dtype=float), 1e-9, 1 - 1e-9)
+    return (q / (1 - q)) / (r / (1 - r))
 
 
 def calibrate(probability: dict, prior_odds: float, longest: str = "30d") -> dict:
@@ -75,6 +83,19 @@ def calibrate(probability: dict, prior_odds: float, longest: str = "30d") -> dic
     raw = np.clip(probability[longest], 1e-9, 1 - 1e-9)
     cal = shifted(raw)
     return {h: cal if h == longest else np.minimum(p, raw) * (cal / raw) for h, p in probability.items()}
+
+
+def excess_over_prior(probability: dict[str, np.ndarray], prior: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The probability of failing within each horizon from what the telemetry shows, beyond the GPU's prior
+    (the base rate for its model and age): with the prior as a competing risk, 1 - p = (1 - A)(1 - q), so
+    A = 1 - (1 - p) / (1 - q), never below 0. The economics reads A as the acute risk, since its own
+    baseline hazard holds the prior already: a GPU rated at its prior has no acute risk, and counting the
+    prior twice would advise repairing old GPUs for nothing but their age."""
+    out = {}
+    for h, p in probability.items():
+        q = np.clip(np.asarray(prior[h], dtype=float), 0.0, 1 - 1e-9)
+        out[h] = np.clip(1.0 - (1.0 - np.asarray(p, dtype=float)) / (1.0 - q), 0.0, 1.0)
+    return out
 
 
 def list_versions(registry: Path) -> list[dict]:

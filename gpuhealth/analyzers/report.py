@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import io
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import jinja2
 import requests
 
+from gpuhealth import durations
 from gpuhealth.analyzers.economics import ACTIONS
 
 
@@ -72,25 +72,24 @@ class FleetReport:
 
 
 def parse_time(text: str) -> datetime:
-    """An RFC 3339 time or Unix seconds, as an aware datetime."""
+    """An RFC 3339 time (UTC without an offset) or Unix seconds, as an aware datetime."""
     try:
-        return datetime.fromtimestamp(float(text), UTC)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromtimestamp(durations.instant(text), UTC)
     except ValueError:
         raise ReportError(f"--at: {text!r} is neither RFC 3339 nor Unix seconds") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-_UNITS = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "y": 365.25}
 
 
 def horizon_days(text: str) -> float | None:
-    """'7d' -> 7.0, '24h' -> 1.0, '2w' -> 14.0; None when not a duration."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdwy])\s*", text)
-    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+    """'7d' -> 7.0, '24h' -> 1.0, '2w' -> 14.0; None when not a duration (or a bare number)."""
+    try:
+        float(text)
+        return None
+    except ValueError:
+        pass
+    try:
+        return durations.seconds(text) / 86400.0
+    except ValueError:
+        return None
 
 
 def _query(session: requests.Session, url: str, expr: str, at: datetime) -> list[dict]:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from gpuhealth.analyzers.decisions import (
 )
 from gpuhealth.analyzers.features import FEATURES, MODEL_FEATURES, FeatureFrame, derive, group_rows
 from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
+from gpuhealth.catalog import age_days
 
 DAY = 86400.0
 ECON_COLUMNS = ("utilization", "power_1d", "history_days", "throttled")  # Dataset.econ's columns
@@ -135,9 +136,8 @@ def held_out(uuid: str, share: float = 0.25) -> bool:
 
 
 def ages_at(purchase: dict[str, str], at: float) -> dict[str, float]:
-    """Each GPU's age in days at ``at`` from YYYY-MM-DD purchase dates."""
-    t = datetime.fromtimestamp(at).date()
-    return {u: (t - date.fromisoformat(d)).days for u, d in purchase.items() if d}
+    """Each GPU's age in days at ``at`` from YYYY-MM-DD purchase dates (``catalog.age_days``)."""
+    return {u: age_days(d, at) for u, d in purchase.items() if d}
 
 
 def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[float],
@@ -252,22 +252,25 @@ def recommended_actions(ds: Dataset, pred: Prediction, pricing=None) -> list[str
     return [v.recommended_action for v in value_fleet(inputs, pricing or load_pricing())]
 
 
-def decisions(ds: Dataset, pred: Prediction, pricing=None) -> dict:
-    """decision_quality of the recommended actions over the rows."""
-    return decision_quality(recommended_actions(ds, pred, pricing), pred.probability["7d"], ds.failed_at,
-                            ds.precursor, ds.at)
+def real_fleet_decisions(ds: Dataset, pred: Prediction, base_rate: dict[str, float], pricing=None) -> dict:
+    """How the recommended actions over the rows fared (``decisions.decision_quality``) as on a real
+    fleet: a trained model's probabilities shifted from its training rows' base rate to each row's
+    published one (``registry.fleet_odds``; the heuristic has no base rate and is not shifted) and the
+    economics reading what they hold beyond it (``registry.excess_over_prior``), as the analyzer does,
+    so that false actions and missed failures are those an operator would see; the expected failures
+    are at the rows' own base rate, against their real failures."""
+    from gpuhealth.analyzers.economics import baseline_failure_probability
+    from gpuhealth.analyzers.pricing import load_pricing
+    from gpuhealth.analyzers.registry import calibrate, excess_over_prior, fleet_odds
 
-
-def real_fleet_decisions(ds: Dataset, pred: Prediction, kind: str, real_fleet_odds: float) -> dict:
-    """decisions() as on a real fleet: the trained models' probabilities shifted to its base rate
-    (``registry.calibrate`` by ``real_fleet_odds``, as the analyzer does; the heuristic is not trained and not
-    shifted), so that false actions and missed failures are those an operator would see; the expected
-    failures are at the rows' own base rate, against their real failures."""
-    from gpuhealth.analyzers.registry import calibrate
-
-    shifted = pred if kind == "heuristic" else Prediction(calibrate(pred.probability, real_fleet_odds),
-                                                          pred.factors)
-    d = decisions(ds, shifted)
+    pricing = pricing or load_pricing()
+    names, age = [str(n) for n in ds.model_name], ds.x[:, MODEL_FEATURES.index("age_days")]
+    prior = {h: baseline_failure_probability(names, age, days, pricing) for h, days in HORIZONS.items()}
+    shifted = pred.probability
+    if base_rate:
+        shifted = calibrate(pred.probability, fleet_odds(base_rate, prior["30d"]))
+    acted = recommended_actions(ds, Prediction(excess_over_prior(shifted, prior), pred.factors), pricing)
+    d = decision_quality(acted, shifted["7d"], ds.failed_at, ds.precursor, ds.at)
     live = ds.failed_at > ds.at
     d["expected_failures_7d"] = float(pred.probability["7d"][live].sum())
     d["expected_over_real"] = d["expected_failures_7d"] / d["failures_7d"] if d["failures_7d"] else float("nan")
@@ -286,10 +289,10 @@ def dcgm_default_view(x: np.ndarray) -> np.ndarray:
 
 
 def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
-                       seed: int = 0, hazard_scale: float = 1.0) -> dict[str, tuple[object, dict]]:
+                       seed: int = 0) -> dict[str, tuple[object, dict]]:
     """Fit each model on the training GPUs; metrics on the held-out GPUs, with and without the failures
     that have no precursor, and with dcgm-exporter's default families only (failures with a precursor);
-    decisions as on a real fleet (``real_fleet_decisions``: odds divided by the history's ``hazard_scale``)."""
+    decisions as on a real fleet (``real_fleet_decisions``: at the published base rate of each row's GPU)."""
     test = np.array([held_out(u) for u in ds.uuid], dtype=bool)
     train, hold = ds.subset(~test), ds.subset(test)
     no_sudden = ~(np.isfinite(hold.failed_at) & ~hold.precursor)
@@ -300,7 +303,7 @@ def train_and_evaluate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "surv
         pred = model.predict(hold.x)
         metrics = {"all": evaluate(hold, pred),
                    "precursor_only": evaluate(hold.subset(no_sudden), subset_prediction(pred, no_sudden)),
-                   "decisions": real_fleet_decisions(hold, pred, kind, 1.0 / hazard_scale) if hold.econ is not None
+                   "decisions": real_fleet_decisions(hold, pred, model.base_rate) if hold.econ is not None
                    else {},
                    "precursor_only_dcgm_default": evaluate(
                        hold.subset(no_sudden),

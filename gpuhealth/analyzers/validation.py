@@ -86,12 +86,12 @@ def before_onset(ds: Dataset) -> np.ndarray:
 
 
 def evaluate_split(ds: Dataset, split: Split, kinds: tuple[str, ...], seed: int = 0,
-                   make: Callable[[str], object] | None = None, real_fleet_odds: float = 1 / 40) -> dict[str, dict]:
+                   make: Callable[[str], object] | None = None) -> dict[str, dict]:
     """Fit each model kind on the split's training rows; its metrics on the test rows' failures with a
     precursor (``training.evaluate``; ``precursor_begun``: without the rows before the precursor began),
     and its decisions on every test row: false actions and missed failures as on a real fleet (the
-    trained models' odds times ``real_fleet_odds``, the published base rate over the training
-    history's), expected failures against real ones at the test rows' own base rate."""
+    trained models' probabilities at each GPU's published base rate: ``training.real_fleet_decisions``),
+    expected failures against real ones at the test rows' own base rate."""
     train, test = ds.subset(split.train), ds.subset(split.test)
     sudden = np.isfinite(test.failed_at) & ~test.precursor
     begun = ~sudden & ~before_onset(test)
@@ -103,7 +103,7 @@ def evaluate_split(ds: Dataset, split: Split, kinds: tuple[str, ...], seed: int 
         metrics = evaluate(test.subset(~sudden), subset_prediction(pred, ~sudden))
         # the same without the rows of failing GPUs whose precursor had not begun yet (nothing to see)
         metrics["precursor_begun"] = evaluate(test.subset(begun), subset_prediction(pred, begun))
-        metrics["decisions"] = real_fleet_decisions(test, pred, kind, real_fleet_odds) if test.econ is not None else {}
+        metrics["decisions"] = real_fleet_decisions(test, pred, model.base_rate) if test.econ is not None else {}
         metrics["test_failing_gpus"] = len(np.unique(test.uuid[np.isfinite(test.failed_at) & ~sudden]))
         out[kind] = metrics
     return out
@@ -111,7 +111,6 @@ def evaluate_split(ds: Dataset, split: Split, kinds: tuple[str, ...], seed: int 
 
 def cross_validate(ds: Dataset, kinds: tuple[str, ...] = ("heuristic", "survival", "xgboost"),
                    split_kinds: tuple[str, ...] = SPLIT_KINDS, seed: int = 0,
-                   make: Callable[[str], object] | None = None,
-                   real_fleet_odds: float = 1 / 40) -> list[tuple[Split, dict[str, dict]]]:
+                   make: Callable[[str], object] | None = None) -> list[tuple[Split, dict[str, dict]]]:
     """Every split's metrics for every model kind (``evaluate_split``)."""
-    return [(s, evaluate_split(ds, s, kinds, seed, make, real_fleet_odds)) for s in splits(ds, split_kinds)]
+    return [(s, evaluate_split(ds, s, kinds, seed, make)) for s in splits(ds, split_kinds)]

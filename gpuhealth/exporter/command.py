@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from gpuhealth import durations
 from gpuhealth.catalog import HOST_LABEL
 from gpuhealth.exporter.collectors import COLLECTORS
 
@@ -14,17 +15,10 @@ DEFAULT_LISTEN = ":9494"  # not 9400 (dcgm-exporter), 9401, 9445 or 9835 (other 
 
 
 def _duration(text: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for suffix in ("ms", "s", "m", "h"):
-        if text.endswith(suffix):
-            try:
-                return float(text[: -len(suffix)]) * units[suffix]
-            except ValueError:
-                break
     try:
-        return float(text)
-    except ValueError:
-        raise click.BadParameter(f"expected a duration like 10s or 500ms, got {text!r}") from None
+        return durations.seconds(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _collector_options(fn):

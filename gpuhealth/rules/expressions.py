@@ -22,17 +22,12 @@ number of per-GPU series that pass through each vector operation. So:
 
 from __future__ import annotations
 
+from gpuhealth.durations import whole_seconds
 from gpuhealth.rules.spec import BUDGETS, ModelThresholds, Spec
 
-SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 GPU = "UUID, Hostname, modelName"  # the labels every per-GPU rule output carries
 PARAMS = ("slowdown_celsius", "memory_max_celsius", *BUDGETS)
 BASE = "gpu:identity:info unless on (UUID) gpu:telemetry_absent:info"
-
-
-def seconds(window: str) -> int:
-    """A PromQL duration in seconds."""
-    return int(window[:-1]) * SECONDS[window[-1]]
 
 
 def by_gpu(expr: str) -> str:
@@ -230,7 +225,7 @@ def thermal_terms(spec: Spec) -> dict[str, str]:
     gpu = temperature_share(spec, "gpu:DCGM_FI_DEV_GPU_TEMP:valid", "slowdown_celsius")
     mem = temperature_share(spec, "gpu:DCGM_FI_DEV_MEMORY_TEMP:valid", "memory_max_celsius")
     throttled = growth(f"DCGM_FI_DEV_THERMAL_VIOLATION{sel(spec)}", w["throttle"])
-    share = f"{throttled} / 1e9 / {seconds(w['throttle'])}"
+    share = f"{throttled} / 1e9 / {whole_seconds(w['throttle'])}"
     return {"gpu_temp": penalty(1, gpu), "memory_temp": penalty(1, mem),
             "thermal_violation": penalty(1, f"{share} / 0.5")}
 
@@ -275,7 +270,7 @@ def power_terms(spec: Spec) -> dict[str, str]:
     violation = growth(f"DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}", w["throttle"])
     brake = clock_event_share(spec, 'reason="hw_power_brake"')
     return {"over_limit": penalty(0.5, f"{over} / 0.08"),
-            "power_violation": penalty(0.3, f"{violation} / 1e9 / {seconds(w['throttle'])}"),
+            "power_violation": penalty(0.3, f"{violation} / 1e9 / {whole_seconds(w['throttle'])}"),
             "spikes": penalty(1, f"({peak} - 1.03) / 0.05"),
             "power_brake": penalty(1, f"4 * {brake}")}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from gpuhealth.durations import whole_seconds
 from gpuhealth.rules import expressions as ex
 from gpuhealth.rules.spec import Spec
 
@@ -45,7 +46,7 @@ class Group:
 def inventory_rules(spec: Spec) -> list[Rule]:
     """The inventory: when each GPU was last seen, and its identity."""
     s = spec.selector
-    keep = ex.seconds(spec.windows["inventory"])
+    keep = whole_seconds(spec.windows["inventory"])
     return [
         Rule(record="gpu:last_seen:timestamp", expr=(
             f"max by (UUID, Hostname, modelName, instance, job) (timestamp(DCGM_FI_DEV_GPU_TEMP{{{s}}}))\n"

@@ -7,16 +7,15 @@ from datetime import timedelta
 
 import click
 
+from gpuhealth import durations
 from gpuhealth.sink.dsn import redact
-
-UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 def _interval(text: str) -> timedelta:
     try:
-        return timedelta(seconds=int(text[:-1]) * UNITS[text[-1]])
-    except (ValueError, KeyError, IndexError):
-        raise click.BadParameter(f"expected a duration like 30d, 12h or 1y, got {text!r}") from None
+        return timedelta(seconds=durations.seconds(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
