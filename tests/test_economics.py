@@ -135,6 +135,27 @@ def test_margin_keeps_keep_unless_beaten_clearly():
     assert value_gpu(gpu(u=0.05), parse_pricing(data)).recommended_action == "sell"
 
 
+def test_no_sale_is_advised_on_a_utilisation_not_measured_yet():
+    """Under a day of history the fleet's median stands in for a GPU's utilisation: an idle-looking new
+    deployment is neither sold nor decommissioned (and told why), while the NPVs are still reported; a
+    measured one is sold."""
+    from dataclasses import replace
+
+    pricing = parse_pricing(simple_pricing())
+    measured = value_gpu(gpu(u=0.05), pricing)
+    assert measured.recommended_action == "sell"
+    young = value_gpu(replace(gpu(u=0.05), utilization_measured=False), pricing)
+    assert young.recommended_action == "keep" and young.npv_dollars == measured.npv_dollars
+    assert any("not measured yet" in d for d in young.drivers)
+    # a GPU whose energy its earnings do not pay, measured, goes; not measured, it stays
+    idle = gpu(u=0.0, watts=900.0)
+    assert value_gpu(idle, pricing).recommended_action in ("sell", "decommission")
+    assert value_gpu(replace(idle, utilization_measured=False), pricing).recommended_action == "keep"
+    # a failing young GPU is still acted on: its own risk argues, not the stand-in earnings
+    failing = value_gpu(replace(gpu(u=0.05, p7=0.9, p30=0.95, mode="thermal"), utilization_measured=False), pricing)
+    assert failing.recommended_action != "keep"
+
+
 def test_unknown_model_uses_default_prices_and_says_so():
     v = value_gpu(gpu(model="NVIDIA Quantum 9000"), DEFAULT)
     assert any("default prices" in d for d in v.drivers)

@@ -23,6 +23,7 @@ from gpuhealth.analyzers.decisions import (
     attributable_throttling,
     econ_input,
     economic_utilization,
+    utilization_measured,
 )
 from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
 from gpuhealth.analyzers.models import HORIZONS, Prediction
@@ -244,6 +245,7 @@ class Analyzer:
         index = {u: i for i, u in enumerate(frame.uuids)}
         c = frame.columns
         utilization = economic_utilization(c["util_7d"], c["history_days"])
+        measured = utilization_measured(c["util_7d"], c["history_days"])
         throttled = attributable_throttling(c["thermal_violation_frac"], frame.hosts or [""] * len(frame.uuids))
         inputs, owners = [], []
         for v in verdicts:
@@ -260,7 +262,7 @@ class Analyzer:
             inputs.append(econ_input(v.uuid, v.model_name or (asset.model if asset else ""),
                                      {name: float(c[name][i]) for name in ECON_FEATURES}, float(utilization[i]),
                                      p["7d"], p["30d"], v.factors, failed,
-                                     float(throttled[i]) if v.status == "judged" else 0.0))
+                                     float(throttled[i]) if v.status == "judged" else 0.0, bool(measured[i])))
             owners.append(v)
         for v, valuation in zip(owners, value_fleet(inputs, self.pricing), strict=True):
             v.valuation = valuation

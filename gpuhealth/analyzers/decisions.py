@@ -38,13 +38,20 @@ def failure_mode(factors: Sequence[tuple[str, float]]) -> str | None:
     return next((FACTOR_MODE[n] for n, _ in factors if FACTOR_MODE.get(n)), None)
 
 
-def economic_utilization(util_7d: np.ndarray, history_days: np.ndarray, min_history_days: float = 1.0) -> np.ndarray:
+MIN_UTILIZATION_DAYS = 1.0  # a GPU's own utilisation is read from this much history on
+
+
+def utilization_measured(util_7d: np.ndarray, history_days: np.ndarray) -> np.ndarray:
+    """Whether each GPU's utilisation is its own: known, over at least MIN_UTILIZATION_DAYS of history."""
+    return (np.nan_to_num(history_days, nan=0.0) >= MIN_UTILIZATION_DAYS) & np.isfinite(util_7d)
+
+
+def economic_utilization(util_7d: np.ndarray, history_days: np.ndarray) -> np.ndarray:
     """Each GPU's utilisation (0..1) for its economics: its week's mean; with less than a day of
     history, where one idle hour would read as an idle GPU, the fleet's median instead."""
     util = np.asarray(util_7d, dtype=float) / 100.0
-    young = ~(np.nan_to_num(history_days, nan=0.0) >= min_history_days) | np.isnan(util)
     fleet = float(np.nanmedian(util)) if np.isfinite(util).any() else 0.0
-    return np.where(young, fleet, util)
+    return np.where(utilization_measured(util, history_days), util, fleet)
 
 
 def attributable_throttling(share: np.ndarray, hosts: Sequence[str], min_peers: int = 3) -> np.ndarray:
@@ -62,7 +69,8 @@ def attributable_throttling(share: np.ndarray, hosts: Sequence[str], min_peers: 
 
 
 def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: float, p7: float, p30: float,
-               factors: Sequence[tuple[str, float]], failed: str = "", throttled: float = 0.0) -> GpuEconInput:
+               factors: Sequence[tuple[str, float]], failed: str = "", throttled: float = 0.0,
+               utilization_measured: bool = True) -> GpuEconInput:
     """What the economics needs of one GPU, from its features (``row``: ECON_FEATURES -> value, NaN unknown).
 
     ``failed`` says how a GPU has already failed ("not reporting since ..."); a row remapping that has
@@ -86,7 +94,7 @@ def econ_input(uuid: str, model: str, row: Mapping[str, float], utilization: flo
         failure_probability_30d=float(p30),
         failure_mode=mode if (p30 >= 0.2 or failed or throttled >= THROTTLED_THERMAL) else None,
         retired_pages=value("retired_dbe"), remapped_rows=value("unc_remaps") + value("corr_remaps_7d"),
-        failed=failed, throttled=float(throttled))
+        failed=failed, throttled=float(throttled), utilization_measured=bool(utilization_measured))
 
 
 def decision_quality(actions: Sequence[str], p7: np.ndarray, failed_at: np.ndarray, precursor: np.ndarray,

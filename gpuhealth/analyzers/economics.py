@@ -31,6 +31,9 @@ from gpuhealth.analyzers.pricing import DEFAULT_MODEL, Pricing
 from gpuhealth.catalog import Asset
 
 ACTIONS: tuple[str, ...] = ("keep", "repair", "sell", "decommission")
+# the 30-day failure probability from which a GPU's own risk argues for selling or decommissioning it
+# before its utilisation is measured
+UNMEASURED_RISK_TO_ACT = 0.2
 DAYS_PER_YEAR = 365.25
 DEFAULT_AGE_DAYS = 365.0  # a GPU missing from the inventory is valued as a year old
 MARKET_VALUE = "gpuhealth_market_value_dollars"
@@ -62,6 +65,10 @@ class GpuEconInput:
     # the share of the day the GPU ran slowed by heat beyond its host's other GPUs (its own cooling, not
     # the room's): the work it loses until repaired
     throttled: float = 0.0
+    # whether ``utilization`` was measured (a day of history) or stands in for it (the fleet's median):
+    # a sale or decommission is advised on earnings only when measured (idle hours of a new deployment
+    # say nothing yet), on risk (UNMEASURED_RISK_TO_ACT) either way
+    utilization_measured: bool = True
 
 
 @dataclass(frozen=True)
@@ -239,7 +246,11 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
     decommission = x.salvage - pricing.decommission_cost_dollars
     npv = np.stack([keep, repair, sell, decommission], axis=1)
 
-    best = np.argmax(npv, axis=1)
+    # on a utilisation not measured yet, the earnings that would argue for a sale or a decommission are
+    # a stand-in: neither is advised then, unless the GPU's own risk argues for it
+    unmeasured = np.array([not g.utilization_measured for g in gpus]) & (x.p30 < UNMEASURED_RISK_TO_ACT)
+    by_earnings = np.isin(np.array(ACTIONS), ("sell", "decommission"))
+    best = np.argmax(np.where(unmeasured[:, None] & by_earnings[None, :], -np.inf, npv), axis=1)
     gain = npv[np.arange(n), best] - keep
     margin = np.maximum(pricing.margin_dollars, pricing.margin_fraction * np.abs(keep))
     chosen = np.where((best != 0) & (gain >= margin), best, 0)
@@ -258,7 +269,7 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
             energy_h=float(energy_h[i]), watts=float(x.watts[i]), age=float(x.age[i]), market=float(market[i]),
             share=float(share_now[i]), haircut=float(1.0 - health[i] * condition[i]), pages=float(x.pages[i]),
             rows=float(x.rows[i]), known_model=bool(x.known_model[i]), salvage=float(x.salvage[i]),
-            failed=g.failed, throttled=float(x.throttled[i]),
+            failed=g.failed, throttled=float(x.throttled[i]), unmeasured=bool(unmeasured[i]),
             throttle_loss=float(keep_unthrottled[i] - keep_no_acute[i]) if x.throttled[i] > 0 else 0.0)
         out.append(Valuation(uuid=g.uuid, market_value_dollars=float(market[i]),
                              npv_dollars=dict(zip(ACTIONS, npv[i].tolist(), strict=True)),
@@ -297,6 +308,7 @@ class _DriverContext:
     failed: str = ""
     throttled: float = 0.0
     throttle_loss: float = 0.0
+    unmeasured: bool = False  # its utilisation is the fleet's median, not yet its own
 
 
 def _drivers(c: _DriverContext) -> list[str]:
@@ -309,6 +321,9 @@ def _drivers(c: _DriverContext) -> list[str]:
     earn = (f"rental ${c.rent:.2f}/h at {c.u:.0%} utilization vs energy ${c.energy_h:.3f}/h ({c.watts:.0f} W)"
             if c.rent * c.u > c.energy_h else
             f"rental ${c.rent:.2f}/h at {c.u:.0%} utilization does not pay its energy ${c.energy_h:.3f}/h")
+    if c.unmeasured:
+        earn = (f"utilization not measured yet (under a day of history): {c.u:.0%}, the fleet's median, "
+                "stands in for it, and no sale or decommission is advised on it")
     value = (f"age {c.age:.1f} y: market value ${c.market:,.0f} (used, {c.share:.0%} of new by age"
              + (f", -{c.haircut:.0%} for its condition)" if c.haircut >= 0.005 else ")"))
     wear = (f"{c.pages:g} retired pages, {c.rows:g} remapped rows" if c.pages or c.rows else None)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from gpuhealth.analyzers.decisions import (
     ECON_FEATURES,
+    MIN_UTILIZATION_DAYS,
     attributable_throttling,
     decision_quality,
     econ_input,
@@ -248,7 +249,8 @@ def recommended_actions(ds: Dataset, pred: Prediction, pricing=None) -> list[str
         row = {n: float(columns[n][i]) for n in ECON_FEATURES}
         inputs.append(econ_input(str(ds.uuid[i]), str(ds.model_name[i]), row, float(columns["utilization"][i]),
                                  pred.probability["7d"][i], pred.probability["30d"][i], pred.factors[i],
-                                 throttled=float(columns["throttled"][i])))
+                                 throttled=float(columns["throttled"][i]),
+                                 utilization_measured=bool(columns["history_days"][i] >= MIN_UTILIZATION_DAYS)))
     return [v.recommended_action for v in value_fleet(inputs, pricing or load_pricing())]
 
 
