@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuhealth.binaries import find_binary
 from gpuhealth.sim import history as h
-from gpuhealth.stack import find_binary
 
 TARGET_SECONDS = 180.0
 

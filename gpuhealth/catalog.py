@@ -1,6 +1,6 @@
 """The metric contract shared by every part of gpuhealth.
 
-Everything in gpuhealth meets at metric names and labels (design.md). This module is the one
+Everything in gpuhealth meets at metric names and labels. This module is the one
 place that lists them: the DCGM field names the exporter speaks (so NVIDIA's dcgm-exporter and
 ours are interchangeable), their Prometheus types, units and help texts, the per-GPU label names,
 the NVML clock-event (throttle) reason bits and the XID codes with their severity class.
@@ -260,11 +260,6 @@ XIDS: dict[int, tuple[XidSeverity, str]] = {
     120: (XidSeverity.CRITICAL, "GSP error"),
 }
 XID_CODES: tuple[int, ...] = tuple(sorted(XIDS))
-
-
-def xid_severity(code: int) -> XidSeverity:
-    """The severity class of an XID code; unknown codes are warnings."""
-    return XIDS.get(code, (XidSeverity.WARNING, ""))[0]
 
 
 # Per-GPU families that dcgm-exporter lacks, served by the exporter and written by the simulator's

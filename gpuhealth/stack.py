@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,11 +23,10 @@ from typing import Any
 import requests
 import yaml
 
+from gpuhealth.binaries import ComponentMissing as ComponentMissing  # what the tests and the demo catch
+from gpuhealth.binaries import find_binary
+
 PG_BIN = Path(os.environ.get("GPUHEALTH_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-class ComponentMissing(RuntimeError):
-    """A real component that gpuhealth needs is not installed."""
 
 
 class ComponentFailed(RuntimeError):
@@ -40,17 +38,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def find_binary(name: str, *candidates: str | Path) -> Path:
-    """The path of an installed binary, or ComponentMissing naming scripts/bootstrap."""
-    for c in candidates:
-        if Path(c).is_file() and os.access(c, os.X_OK):
-            return Path(c)
-    found = shutil.which(name)
-    if found:
-        return Path(found)
-    raise ComponentMissing(f"{name} is not installed: run scripts/bootstrap (it installs the real components)")
 
 
 def _tail(path: Path, lines: int = 30) -> str:

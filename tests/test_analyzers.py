@@ -279,6 +279,65 @@ def test_client_auth_headers_partial_responses_and_retries():
         PromClient("http://127.0.0.1:1", retries=2, backoff=0.01, timeout=1).instant("up")
 
 
+class _FlakyAPI(BaseHTTPRequestHandler):
+    """Refuses queries naming "bad" (HTTP 400, as Prometheus does), fails every other request once with
+    503, and answers the rest with a warning."""
+
+    seen: list[str] = []
+
+    def do_GET(self):
+        type(self).seen.append(self.path)
+        if "bad" in self.path:
+            code, body = 400, {"status": "error", "errorType": "bad_data", "error": "parse error"}
+        elif len(type(self).seen) % 2 == 0:
+            code, body = 503, {}
+        else:
+            code, body = 200, {"status": "success", "warnings": [f"w{len(type(self).seen)}"],
+                               "data": {"resultType": "vector", "result": []}}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_refused_queries_are_not_retried_failed_ones_are_and_warnings_stay_bounded():
+    from gpuhealth.analyzers.promql import WARNINGS_KEPT, QueryRejected
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = PromClient(f"http://127.0.0.1:{server.server_address[1]}", retries=2, backoff=0.001)
+    try:
+        with pytest.raises(QueryRejected, match="bad_data"):
+            client.instant("bad{")
+        assert (len(_FlakyAPI.seen), client.errors) == (1, 1)  # asked once: asking again would not help
+        for _ in range(WARNINGS_KEPT + 5):
+            client.instant("up")  # each 503 is retried, then answered
+        assert client.errors == 1 and len(_FlakyAPI.seen) == 1 + 2 * (WARNINGS_KEPT + 5)
+        assert len(client.warnings) == WARNINGS_KEPT and client.warnings[-1] == f"w{len(_FlakyAPI.seen)}"
+    finally:
+        server.shutdown()
+
+
+def test_the_analyzer_counts_failed_queries_not_failed_cycles():
+    from types import SimpleNamespace
+
+    from gpuhealth.analyzers.service import AnalyzerService
+
+    client = SimpleNamespace(errors=0)
+
+    def run():
+        client.errors += 3  # three queries of the cycle failed
+        raise PromQLError("down")
+
+    collector = VerdictCollector()
+    service = AnalyzerService(SimpleNamespace(run=run, client=client), 60, collector)
+    assert not service.run_once() and not service.run_once()
+    assert (collector.query_errors, collector.cycles_failed) == (6, 2)
+
+
 def test_collector_exposition_is_promtool_clean(tmp_path):
     v = Verdict(uuid="GPU-1", status="judged", probability={"xgboost": {"7d": 0.2, "30d": 0.5}},
                 remaining_useful_life_days=30.0, anomaly={"gpu_temp": 4.2}, trends={"sbe_rate": 1.5},

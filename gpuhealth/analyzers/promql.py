@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,13 @@ class PromQLError(RuntimeError):
     """A query failed; the message names the query and the server's error."""
 
 
+class QueryRejected(PromQLError):
+    """The server answered and refused the query (a bad expression, a limit): asking again will not help."""
+
+
+WARNINGS_KEPT = 100  # the latest warnings a client keeps (each is logged when it comes)
+
+
 @dataclass
 class PromClient:
     """Queries one Prometheus-compatible API."""
@@ -33,8 +41,8 @@ class PromClient:
     retries: int = 3
     backoff: float = 0.5
     queries: int = 0
-    errors: int = 0
-    warnings: list[str] = field(default_factory=list)
+    errors: int = 0  # queries that failed (after their retries)
+    warnings: deque[str] = field(default_factory=lambda: deque(maxlen=WARNINGS_KEPT))  # the latest ones
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # queries may run from several threads (features.online)
@@ -56,16 +64,18 @@ class PromClient:
                 if body.get("status") != "success":
                     with self._lock:
                         self.errors += 1
-                    raise PromQLError(f"query {params.get('query')!r} failed: {body.get('errorType')}: "
-                                      f"{body.get('error')}")  # a bad query is not retried
-                for w in body.get("warnings", []) or []:
-                    self.warnings.append(w)  # list.append is atomic
+                    raise QueryRejected(f"query {params.get('query')!r} failed: {body.get('errorType')}: "
+                                        f"{body.get('error')}")
+                news = list(body.get("warnings", []) or [])
                 if body.get("isPartial") or body.get("partial"):
-                    self.warnings.append(f"partial response for {params.get('query')!r}")
+                    news.append(f"partial response for {params.get('query')!r}")
+                for w in news:
+                    log.warning("query warning: %s", w)
+                    self.warnings.append(w)  # deque.append is atomic
                 return body["data"]
+            except QueryRejected:
+                raise
             except (requests.RequestException, ValueError, PromQLError) as exc:
-                if isinstance(exc, PromQLError) and "failed:" in str(exc):
-                    raise
                 last = exc
                 if attempt < self.retries:
                     time.sleep(delay)

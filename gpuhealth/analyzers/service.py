@@ -33,6 +33,12 @@ class AnalyzerService:
     def run_once(self) -> bool:
         """One cycle; True when it succeeded."""
         try:
+            return self._cycle()
+        finally:  # the client counts every query that failed, in any cycle
+            self.collector.query_errors = self.analyzer.client.errors
+
+    def _cycle(self) -> bool:
+        try:
             self.collector.result = self.analyzer.run()
             self.collector.healthy = True
             return True
@@ -42,7 +48,6 @@ class AnalyzerService:
             log.warning("analysis cycle found nothing to judge: %s", exc)
             return False
         except PromQLError as exc:
-            self.collector.query_errors += 1
             self.collector.cycles_failed += 1
             self.collector.healthy = False
             log.warning("analysis cycle failed, serving the previous verdicts: %s", exc)

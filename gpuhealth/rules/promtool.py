@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from gpuhealth.stack import find_binary
+from gpuhealth.binaries import find_binary
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> tuple[int, str]:

@@ -3,8 +3,8 @@
 The files use the exporter's exact metric names and labels (gpuhealth.catalog), with the
 ``job``/``instance`` labels a scrape of the exporter would add. They are written one per 2-hour
 window aligned to 2 hours, because promtool's OpenMetrics backfill re-reads its whole input once
-per block (design.md: a 3.6 GB single file did not finish in 20 minutes; per-window files took
-about 70 s). Beside them: ``ground_truth.csv`` (UUID, failed_at, mode, precursor, onset, shape),
+per block (a single file of weeks of a fleet takes it far longer than the same text in windows:
+benchmarks/sim.py). Beside them: ``ground_truth.csv`` (UUID, failed_at, mode, precursor, onset, shape),
 ``assets.csv`` (the asset inventory) and ``resets.csv`` (simulated driver reloads).
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gpuhealth.binaries import find_binary
 from gpuhealth.catalog import (
     ASSET_COLUMNS,
     CLOCK_EVENT_ACTIVE,
@@ -36,7 +37,6 @@ from gpuhealth.catalog import (
 )
 from gpuhealth.sim.engine import Engine
 from gpuhealth.sim.fleet import DAY, FAULT_MODES, PRECURSOR_DAYS, PRECURSOR_SHAPES, Fleet, FleetConfig, build_fleet
-from gpuhealth.stack import find_binary
 
 WINDOW = 7200
 EXPORTER_PORT = 9494

@@ -14,6 +14,6 @@ from gpuhealth.exporter.collectors import (  # noqa: F401 - each module register
     utilization,
     xid,
 )
-from gpuhealth.exporter.collectors.base import COLLECTORS, Collector, NotSupported
+from gpuhealth.exporter.collectors.base import COLLECTORS, Collector
 
-__all__ = ["COLLECTORS", "Collector", "NotSupported"]
+__all__ = ["COLLECTORS", "Collector"]

@@ -12,10 +12,6 @@ from gpuhealth.catalog import FIELDS, Field
 ReadFn = Callable[[Any, Any, dict], dict[str, float]]
 
 
-class NotSupported(Exception):
-    """The GPU does not support a field (NVML_ERROR_NOT_SUPPORTED): the series is left out."""
-
-
 @dataclass(frozen=True)
 class Collector:
     """A named group of families, with the NVML reads that fill them on a real GPU."""
