@@ -44,6 +44,17 @@ class Field:
     dcgm_default: bool
     lo: float = 0.0  # physical range, used by validation rules and tests
     hi: float = float("inf")
+    validated: bool = False  # the rules keep only samples within [lo, hi] (gpu:<name>:valid)
+    anomaly: Anomaly | None = None  # a signal the rules and the analyzer score against its past and peers
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A gauge family scored for anomalies: the ``signal`` label value (gpuhealth_anomaly_score, and the rule
+    groups' names with dashes) and the floor of its z-scores' scale, in the family's unit."""
+
+    signal: str
+    floor: float
 
 
 G, C = MetricType.GAUGE, MetricType.COUNTER
@@ -52,16 +63,18 @@ G, C = MetricType.GAUGE, MetricType.COUNTER
 FIELDS: tuple[Field, ...] = (
     # clocks
     Field("sm_clock", "DCGM_FI_DEV_SM_CLOCK", G, "MHz", "SM clock frequency (in MHz).",
-          "clocks", "nvmlDeviceGetClockInfo(NVML_CLOCK_SM)", True, 0, 5000),
+          "clocks", "nvmlDeviceGetClockInfo(NVML_CLOCK_SM)", True, 0, 5000, validated=True),
     Field("mem_clock", "DCGM_FI_DEV_MEM_CLOCK", G, "MHz", "Memory clock frequency (in MHz).",
           "clocks", "nvmlDeviceGetClockInfo(NVML_CLOCK_MEM)", True, 0, 15000),
     Field("max_sm_clock", "DCGM_FI_DEV_MAX_SM_CLOCK", G, "MHz", "Maximum SM clock frequency (in MHz).",
           "clocks", "nvmlDeviceGetMaxClockInfo(NVML_CLOCK_SM)", False, 0, 5000),
     # temperature
     Field("memory_temp", "DCGM_FI_DEV_MEMORY_TEMP", G, "C", "Memory temperature (in C).",
-          "temperature", "nvmlDeviceGetFieldValues(NVML_FI_DEV_MEMORY_TEMP)", True, 0, 130),
+          "temperature", "nvmlDeviceGetFieldValues(NVML_FI_DEV_MEMORY_TEMP)", True, 0, 130, validated=True,
+          anomaly=Anomaly("memory_temp", 1.0)),
     Field("gpu_temp", "DCGM_FI_DEV_GPU_TEMP", G, "C", "GPU temperature (in C).",
-          "temperature", "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)", True, 0, 130),
+          "temperature", "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)", True, 0, 130, validated=True,
+          anomaly=Anomaly("gpu_temp", 1.0)),
     Field("fan_speed", "DCGM_FI_DEV_FAN_SPEED", G, "%", "Fan speed (in 0-100%).",
           "temperature", "nvmlDeviceGetFanSpeed", False, 0, 100),
     Field("thermal_violation", "DCGM_FI_DEV_THERMAL_VIOLATION", C, "ns",
@@ -69,7 +82,7 @@ FIELDS: tuple[Field, ...] = (
           "clock_events", "nvmlDeviceGetViolationStatus(NVML_PERF_POLICY_THERMAL)", False),
     # power and energy
     Field("power_usage", "DCGM_FI_DEV_POWER_USAGE", G, "W", "Power draw (in W).",
-          "power", "nvmlDeviceGetPowerUsage", True, 0, 2000),
+          "power", "nvmlDeviceGetPowerUsage", True, 0, 2000, validated=True, anomaly=Anomaly("power", 10.0)),
     Field("power_mgmt_limit", "DCGM_FI_DEV_POWER_MGMT_LIMIT", G, "W", "Power management limit (in W).",
           "power", "nvmlDeviceGetPowerManagementLimit", False, 0, 2000),
     Field("total_energy", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", C, "mJ",
@@ -85,7 +98,7 @@ FIELDS: tuple[Field, ...] = (
           "memory", "nvmlDeviceGetMemoryInfo", True, 0, 1e7),
     # utilization
     Field("gpu_util", "DCGM_FI_DEV_GPU_UTIL", G, "%", "GPU utilization (in %).",
-          "utilization", "nvmlDeviceGetUtilizationRates", True, 0, 100),
+          "utilization", "nvmlDeviceGetUtilizationRates", True, 0, 100, validated=True),
     Field("mem_copy_util", "DCGM_FI_DEV_MEM_COPY_UTIL", G, "%", "Memory utilization (in %).",
           "utilization", "nvmlDeviceGetUtilizationRates", True, 0, 100),
     Field("enc_util", "DCGM_FI_DEV_ENC_UTIL", G, "%", "Encoder utilization (in %).",
@@ -260,6 +273,16 @@ XIDS: dict[int, tuple[XidSeverity, str]] = {
     120: (XidSeverity.CRITICAL, "GSP error"),
 }
 XID_CODES: tuple[int, ...] = tuple(sorted(XIDS))
+
+
+def xid_codes(severity: XidSeverity) -> tuple[int, ...]:
+    """The XID codes of one severity class, ascending: what the rules and the analyzer count as critical
+    or warning XIDs."""
+    return tuple(c for c in XID_CODES if XIDS[c][0] is severity)
+
+
+VALIDATED: tuple[Field, ...] = tuple(f for f in FIELDS if f.validated)
+ANOMALY_FIELDS: tuple[Field, ...] = tuple(f for f in FIELDS if f.anomaly is not None)
 
 
 # Per-GPU families that dcgm-exporter lacks, served by the exporter and written by the simulator's

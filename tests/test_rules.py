@@ -56,7 +56,7 @@ def test_promtool_unit_tests_can_fail(tmp_path):
     ("models:\n  A100:\n    match: '('\n", "models.A100.match"),
     ("scores:\n  low_critical: 0.9\n", "scores.low_critical"),
     ("selectors: x\n", "unknown fields"),
-    ("xids:\n  critical: [48, 'seventy-nine']\n", "xids.critical"),
+    ("xids:\n  critical: [48, 79]\n", "catalog.XIDS"),
     ("intervals:\n  scores: every minute\n", "intervals.scores"),
     ("intervals:\n  health: 1m\n", "intervals: unknown groups"),
 ])

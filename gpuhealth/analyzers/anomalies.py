@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 
 from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.catalog import ANOMALY_FIELDS
 
-SIGNALS = {"gpu_temp": ("DCGM_FI_DEV_GPU_TEMP", 1.0), "power": ("DCGM_FI_DEV_POWER_USAGE", 10.0),
-           "memory_temp": ("DCGM_FI_DEV_MEMORY_TEMP", 1.0)}
+SIGNALS = {f.anomaly.signal: (f.name, f.anomaly.floor) for f in ANOMALY_FIELDS}  # signal -> (family, floor)
 STEP = 900.0
 SPAN = 3 * 86400.0
 RECENT = 4  # points: the last hour

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.catalog import XidSeverity, xid_codes
 from gpuhealth.durations import whole_seconds
 
 QUERY_THREADS = 4  # feature queries in flight at once (Prometheus's default limit is 20)
@@ -147,8 +148,8 @@ class Feature:
         return f"SELECT uuid, {self.agg}(v) FROM ({per_series}) f GROUP BY uuid", params
 
 
-CRITICAL_XIDS = ("48", "62", "64", "74", "79", "95", "119", "120")
-WARNING_XIDS = ("61", "63", "92", "94")
+CRITICAL_XIDS = tuple(str(c) for c in xid_codes(XidSeverity.CRITICAL))
+WARNING_XIDS = tuple(str(c) for c in xid_codes(XidSeverity.WARNING))
 
 FEATURES: tuple[Feature, ...] = (
     Feature("sbe_1d", "delta", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "1d", help="correctable ECC errors in a day"),

@@ -8,17 +8,15 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from gpuhealth import catalog
 from gpuhealth.durations import whole_seconds
 from gpuhealth.rules import expressions as ex
 from gpuhealth.rules.spec import Spec
 
-VALIDATED = {  # family -> physical range kept by validation
-    "DCGM_FI_DEV_GPU_TEMP": (0, 130), "DCGM_FI_DEV_MEMORY_TEMP": (0, 130), "DCGM_FI_DEV_POWER_USAGE": (0, 2000),
-    "DCGM_FI_DEV_GPU_UTIL": (0, 100), "DCGM_FI_DEV_SM_CLOCK": (0, 5000),
-}
-ANOMALY_FAMILIES = {  # family -> (z-score floor, the signal's name in group names)
-    "DCGM_FI_DEV_GPU_TEMP": (1.0, "gpu-temp"), "DCGM_FI_DEV_POWER_USAGE": (10.0, "power"),
-    "DCGM_FI_DEV_MEMORY_TEMP": (1.0, "memory-temp")}
+# from the catalog's declarations: family -> physical range kept by validation; family -> (z-score
+# floor, the signal's name in group names)
+VALIDATED = {f.name: (f.lo, f.hi) for f in catalog.VALIDATED}
+ANOMALY_FAMILIES = {f.name: (f.anomaly.floor, f.anomaly.signal.replace("_", "-")) for f in catalog.ANOMALY_FIELDS}
 TREND_COUNTERS = ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS")
 
 

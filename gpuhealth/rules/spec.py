@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from gpuhealth.catalog import XidSeverity, xid_codes
+
 DIMENSIONS = ("memory", "thermal", "power", "performance", "reliability")
 # rule groups' evaluation intervals
 INTERVALS = ("inventory", "scores", "clock_events", "anomalies", "baselines", "trends", "fleet", "alerts")
@@ -45,10 +47,14 @@ class Spec:
     weights: dict[str, float]
     models: list[ModelThresholds]  # specific models first, default last
     scores: dict[str, float]
-    xids: dict[str, list[int]]
     alerts: dict[str, float]
     alertmanager: dict[str, Any] = field(default_factory=dict)
     prediction_model: str = "xgboost"
+
+    @property
+    def xids(self) -> dict[str, tuple[int, ...]]:
+        """The critical and warning XID codes (the catalog's classes, not the spec's)."""
+        return {"critical": xid_codes(XidSeverity.CRITICAL), "warning": xid_codes(XidSeverity.WARNING)}
 
     @property
     def max_weight(self) -> float:
@@ -84,6 +90,9 @@ def load_spec(path: str | Path | None = None) -> Spec:
             raise SpecError(f"{where}: cannot read: {exc}") from exc
         if not isinstance(user, dict):
             raise SpecError(f"{where}: expected a mapping at the top level")
+        if "xids" in user:
+            raise SpecError(f"{where}: xids: the XID classes are gpuhealth's metric contract (catalog.XIDS), "
+                            "which the rules and the analyzer both read: remove this section")
         unknown = set(user) - set(raw)
         if unknown:
             raise SpecError(f"{where}: unknown fields {sorted(unknown)}; expected some of {sorted(raw)}")
@@ -149,15 +158,10 @@ def parse_spec(raw: dict, where: str = "spec") -> Spec:
     scores = {k: _number(where, f"scores.{k}", v, 0.0, 1.0) for k, v in (raw.get("scores") or {}).items()}
     if scores.get("low_critical", 0) >= scores.get("low_warning", 1):
         raise SpecError(f"{where}: scores.low_critical: expected below scores.low_warning")
-    xids = raw.get("xids") or {}
-    for k in ("critical", "warning"):
-        if not isinstance(xids.get(k), list) or not all(isinstance(x, int) for x in xids[k]):
-            raise SpecError(f"{where}: xids.{k}: expected a list of XID codes")
     alerts = {k: _number(where, f"alerts.{k}", v, 0.0, 1.0) for k, v in (raw.get("alerts") or {}).items()}
     prediction_model = raw.get("prediction_model", "xgboost")
     if not isinstance(prediction_model, str) or not re.fullmatch(r"[a-z_]+", prediction_model):
         raise SpecError(f"{where}: prediction_model: expected a model kind such as xgboost, got {prediction_model!r}")
     return Spec(selector=raw["selector"], runbook_url_base=str(raw.get("runbook_url_base", "")).rstrip("#"),
-                windows=windows, intervals=intervals, weights=weights, models=models, scores=scores, xids=xids,
-                alerts=alerts,
+                windows=windows, intervals=intervals, weights=weights, models=models, scores=scores, alerts=alerts,
                 alertmanager=raw.get("alertmanager") or {}, prediction_model=prediction_model)
