@@ -121,6 +121,9 @@ def test_trained_models_keep_their_training_base_rate_and_older_files_are_refuse
         with pytest.raises(ModelError, match=r"base_rate.*train it again"):
             load(tmp_path / model.kind)
     assert HeuristicModel().fit(x, y).base_rate == {}  # not trained: never shifted
+    from gpuhealth.analyzers.models import MODEL_KINDS, Model
+
+    assert all(isinstance(kind(), Model) for kind in MODEL_KINDS.values())
 
 
 def test_fleet_odds_take_a_model_from_its_training_base_rate_to_each_gpus_own():

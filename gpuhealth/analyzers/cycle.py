@@ -26,7 +26,7 @@ from gpuhealth.analyzers.decisions import (
     utilization_measured,
 )
 from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
-from gpuhealth.analyzers.models import HORIZONS, Prediction
+from gpuhealth.analyzers.models import HORIZONS, Model, Prediction
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.analyzers.registry import calibrate, excess_over_prior, fleet_odds
 from gpuhealth.catalog import Asset, age_days
@@ -128,7 +128,7 @@ def trends_per_day(frame: FeatureFrame) -> dict[str, np.ndarray]:
 class Analyzer:
     """Runs cycles against one Prometheus-compatible API with a set of loaded models."""
 
-    def __init__(self, client: PromClient, models: dict[str, object], primary: str | None = None,
+    def __init__(self, client: PromClient, models: dict[str, Model], primary: str | None = None,
                  inventory: dict[str, Asset] | None = None, pricing=None, dsn: str | None = None,
                  selector: str | None = None, base_rate_factor: float = 1.0) -> None:
         if not models:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from scipy.optimize import minimize
@@ -29,6 +30,32 @@ class Prediction:
 
     probability: dict[str, np.ndarray]
     factors: list[list[tuple[str, float]]]
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What the analyzer, training and validation need of a model of any kind.
+
+    ``base_rate`` is the share of its training rows failing within each horizon, the base rate its
+    probabilities are at (``registry.fleet_odds`` shifts them from it to each GPU's own prior); empty for
+    a model that is not trained, whose probabilities are used as they are."""
+
+    kind: str
+    features: tuple[str, ...]
+    metrics: dict
+    base_rate: dict
+
+    def fit(self, x: np.ndarray, y: dict[str, np.ndarray], **kwargs) -> Model:
+        """Learn from a MODEL_FEATURES matrix and its labels by horizon; returns the model."""
+        ...
+
+    def predict(self, x: np.ndarray) -> Prediction:
+        """Probabilities by horizon and the top factors of each row of a MODEL_FEATURES matrix."""
+        ...
+
+    def to_dict(self) -> dict:
+        """What model.json holds."""
+        ...
 
 
 def select(x: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
@@ -331,7 +358,7 @@ def save(model, directory: Path) -> Path:
     return directory
 
 
-def load(directory: Path):
+def load(directory: Path) -> Model:
     """Read a model written by save(); ModelError when missing or corrupt."""
     path = Path(directory) / "model.json"
     try:

@@ -14,7 +14,7 @@ from gpuhealth.analyzers import models as m
 DEFAULT = Path(str(resources.files("gpuhealth.analyzers").joinpath("trained/default")))
 
 
-def save_version(registry: Path, trained: dict[str, object], trained_on: str, dsn: str | None = None,
+def save_version(registry: Path, trained: dict[str, m.Model], trained_on: str, dsn: str | None = None,
                  hazard_scale: float = 1.0) -> Path:
     """Write each model under registry/<version>/<kind>/ with metrics.json; record it in model_versions."""
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -39,7 +39,7 @@ def save_version(registry: Path, trained: dict[str, object], trained_on: str, ds
     return base
 
 
-def load_version(path: Path) -> dict[str, object]:
+def load_version(path: Path) -> dict[str, m.Model]:
     """Every model of a version folder, by kind; ModelError when a folder is missing or corrupt."""
     path = Path(path)
     if not path.is_dir():

@@ -257,6 +257,9 @@ def _alert(spec: Spec, name: str, expr: str, for_: str, severity: str, summary: 
 GPU_DESC = "GPU {{ $labels.UUID }} on {{ $labels.Hostname }} ({{ $labels.modelName }})"
 
 
+RAW_TOPICS = ("xid", "memory-errors", "hardware")  # alert topics on raw telemetry
+
+
 def alert_groups(spec: Spec) -> list[Group]:
     """Alerts: XIDs, memory errors, off the bus, thermal and power pairs, low score, telemetry, predictions;
     one group per topic, so that Prometheus evaluates them concurrently and each stays small."""
@@ -288,84 +291,89 @@ def alert_groups(spec: Spec) -> list[Group]:
     p_warn, p_crit = a["failure_probability_warning"], a["failure_probability_critical"]
     model = spec.prediction_model
     sc = spec.scores
-    rules = [
-        _alert(spec, "GpuXidCritical", xid_expr(crit), "0m", "critical", "A GPU reported a critical XID error.",
-               GPU_DESC + " reported XID {{ $labels.xid }}, a hardware fault class: drain it and check the runbook."),
-        _alert(spec, "GpuXidWarning", xid_expr(warn), "0m", "warning", "A GPU reported a warning-class XID error.",
-               GPU_DESC + " reported XID {{ $labels.xid }}; repeated warnings precede memory and firmware faults."),
-        _alert(spec, "GpuDoubleBitEccError", dbe_new, "0m", "critical",
-               "A GPU had an uncorrectable (double-bit) ECC error.",
-               GPU_DESC + " had double-bit ECC errors in the last 10 minutes: the data it computed may be wrong."),
-        _alert(spec, "GpuUncorrectableRowRemap", unc_new, "0m",
-               "warning", "A GPU remapped memory rows after uncorrectable errors.",
-               GPU_DESC + " remapped rows for uncorrectable errors in the last hour; a reset is needed to apply "
-               "the remap."),
-        _alert(spec, "GpuRowRemapFailure", ex.by_gpu(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}} == 1"), "0m",
-               "critical", "A GPU could not remap a failing memory row.",
-               GPU_DESC + " has a row-remapping failure: its memory cannot be repaired in the field; replace it."),
-        _alert(spec, "GpuFallenOffBus", f"max by (UUID) (gpuhealth_gpu_up{{{s}}} == 0) {ident}", "1m", "critical",
-               "A GPU stopped answering NVML (fallen off the bus).",
-               GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
-        _alert(spec, "GpuTemperatureHigh", temp_above(-5), "10m", "warning",
-               "A GPU runs within 5 C of its slowdown temperature.",
-               GPU_DESC + " is at {{ $value }} C, within 5 C of its slowdown temperature."),
-        _alert(spec, "GpuTemperatureHigh", temp_above(0), "5m", "critical",
-               "A GPU is above its slowdown temperature.",
-               GPU_DESC + " is at {{ $value }} C, above its slowdown temperature: clocks are throttled."),
-        _alert(spec, "GpuPowerAboveLimit", power_above(1.02), "10m", "warning",
-               "A GPU draws more than its power limit.",
-               GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit."),
-        _alert(spec, "GpuPowerAboveLimit", power_above(1.06), "5m", "critical",
-               "A GPU draws far more than its power limit.",
-               GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit: check the power delivery."),
-        _alert(spec, "GpuPowerBrakeSlowdown", f"({brake}) {ident}", "15m", "warning",
-               "A GPU is slowed down by its power brake.",
-               GPU_DESC + " spent {{ $value | humanizePercentage }} of 15 minutes in power-brake slowdown."),
-        _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_warning']:g}", "15m", "warning",
-               "A GPU's health score is low.",
-               GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; see its five dimension scores."),
-        _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_critical']:g}", "10m", "critical",
-               "A GPU's health score is very low.",
-               GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; it is failing."),
-        _alert(spec, "GpuTelemetryInvalid", "gpu:telemetry_invalid:count > 0", "10m", "warning",
-               "A GPU reports values outside physical ranges.",
-               GPU_DESC + " reports {{ $value }} families outside their physical range."),
-        _alert(spec, "GpuTelemetryAbsent",
-               "gpu:telemetry_absent:info", "10m", "warning",
-               f"A GPU that reported within the last {spec.windows['inventory']} reports no more.",
-               GPU_DESC + " stopped reporting telemetry."),
-        _alert(spec, "GpuExporterDown",
-               f"(up{{{s}}} == 0) * on (instance, job) group_left (Hostname) {host}", "5m", "critical",
-               "A GPU exporter cannot be scraped.",
-               "The exporter {{ $labels.instance }} on {{ $labels.Hostname }} is down; its GPUs' alerts are "
-               "inhibited until it is back."),
-        _alert(spec, "GpuFailurePredicted",
-               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{model}"}}) > {p_warn:g})'
-               f" {ident}", "15m", "warning", "A GPU is likely to fail within 7 days.",
-               GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
-        _alert(spec, "GpuFailurePredicted",
-               f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{model}"}}) > {p_crit:g})'
-               f" {ident}", "15m", "critical", "A GPU is very likely to fail within 7 days.",
-               GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
-        _alert(spec, "GpuActionRecommended",
-               f'(max by (UUID, action) (gpuhealth_recommended_action{{action!="keep"}}) == 1) {ident}', "1h",
-               "info", "gpuhealth recommends an action other than keeping a GPU.",
-               GPU_DESC + ": recommended action is {{ $labels.action }}; see `gpuhealth report`."),
-    ]
-    raw = {"xid": ("GpuXidCritical", "GpuXidWarning"),
-           "memory-errors": ("GpuDoubleBitEccError", "GpuUncorrectableRowRemap", "GpuRowRemapFailure"),
-           "hardware": ("GpuFallenOffBus",)}
-    topics = {**raw,
-              "thermal-power": ("GpuTemperatureHigh", "GpuPowerAboveLimit", "GpuPowerBrakeSlowdown"),
-              "telemetry": ("GpuTelemetryInvalid", "GpuTelemetryAbsent", "GpuExporterDown"),
-              "verdicts": ("GpuHealthScoreLow",),
-              "predictions": ("GpuFailurePredicted", "GpuActionRecommended")}
-    # only the alerts on raw telemetry run at "alerts"; the others read series recorded at the scores' interval
-    every = {topic: spec.intervals["alerts" if topic in raw else "scores"] for topic in topics}
-    grouped = [Group(f"gpuhealth-{topic}.alerts", [r for r in rules if r.alert in names], every[topic])
-               for topic, names in topics.items()]
-    assert sum(len(g.rules) for g in grouped) == len(rules), "an alert without a topic"
-    return grouped
+    # one topic per group, in this order; only the alerts on raw telemetry (RAW_TOPICS) run at the "alerts"
+    # interval, the others read series recorded at the scores' interval
+    topics = {
+        "xid": [
+            _alert(spec, "GpuXidCritical", xid_expr(crit), "0m", "critical", "A GPU reported a critical XID error.",
+                   GPU_DESC + " reported XID {{ $labels.xid }}, a hardware fault class: drain it and check the "
+                   "runbook."),
+            _alert(spec, "GpuXidWarning", xid_expr(warn), "0m", "warning", "A GPU reported a warning-class XID error.",
+                   GPU_DESC + " reported XID {{ $labels.xid }}; repeated warnings precede memory and firmware faults."),
+        ],
+        "memory-errors": [
+            _alert(spec, "GpuDoubleBitEccError", dbe_new, "0m", "critical",
+                   "A GPU had an uncorrectable (double-bit) ECC error.",
+                   GPU_DESC + " had double-bit ECC errors in the last 10 minutes: the data it computed may be wrong."),
+            _alert(spec, "GpuUncorrectableRowRemap", unc_new, "0m",
+                   "warning", "A GPU remapped memory rows after uncorrectable errors.",
+                   GPU_DESC + " remapped rows for uncorrectable errors in the last hour; a reset is needed to apply "
+                   "the remap."),
+            _alert(spec, "GpuRowRemapFailure", ex.by_gpu(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}} == 1"), "0m",
+                   "critical", "A GPU could not remap a failing memory row.",
+                   GPU_DESC + " has a row-remapping failure: its memory cannot be repaired in the field; replace it."),
+        ],
+        "hardware": [
+            _alert(spec, "GpuFallenOffBus", f"max by (UUID) (gpuhealth_gpu_up{{{s}}} == 0) {ident}", "1m", "critical",
+                   "A GPU stopped answering NVML (fallen off the bus).",
+                   GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
+        ],
+        "thermal-power": [
+            _alert(spec, "GpuTemperatureHigh", temp_above(-5), "10m", "warning",
+                   "A GPU runs within 5 C of its slowdown temperature.",
+                   GPU_DESC + " is at {{ $value }} C, within 5 C of its slowdown temperature."),
+            _alert(spec, "GpuTemperatureHigh", temp_above(0), "5m", "critical",
+                   "A GPU is above its slowdown temperature.",
+                   GPU_DESC + " is at {{ $value }} C, above its slowdown temperature: clocks are throttled."),
+            _alert(spec, "GpuPowerAboveLimit", power_above(1.02), "10m", "warning",
+                   "A GPU draws more than its power limit.",
+                   GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit."),
+            _alert(spec, "GpuPowerAboveLimit", power_above(1.06), "5m", "critical",
+                   "A GPU draws far more than its power limit.",
+                   GPU_DESC + " draws {{ $value | humanizePercentage }} of its power limit: check the power delivery."),
+            _alert(spec, "GpuPowerBrakeSlowdown", f"({brake}) {ident}", "15m", "warning",
+                   "A GPU is slowed down by its power brake.",
+                   GPU_DESC + " spent {{ $value | humanizePercentage }} of 15 minutes in power-brake slowdown."),
+        ],
+        "telemetry": [
+            _alert(spec, "GpuTelemetryInvalid", "gpu:telemetry_invalid:count > 0", "10m", "warning",
+                   "A GPU reports values outside physical ranges.",
+                   GPU_DESC + " reports {{ $value }} families outside their physical range."),
+            _alert(spec, "GpuTelemetryAbsent",
+                   "gpu:telemetry_absent:info", "10m", "warning",
+                   f"A GPU that reported within the last {spec.windows['inventory']} reports no more.",
+                   GPU_DESC + " stopped reporting telemetry."),
+            _alert(spec, "GpuExporterDown",
+                   f"(up{{{s}}} == 0) * on (instance, job) group_left (Hostname) {host}", "5m", "critical",
+                   "A GPU exporter cannot be scraped.",
+                   "The exporter {{ $labels.instance }} on {{ $labels.Hostname }} is down; its GPUs' alerts are "
+                   "inhibited until it is back."),
+        ],
+        "verdicts": [
+            _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_warning']:g}", "15m", "warning",
+                   "A GPU's health score is low.",
+                   GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; see its five dimension scores."),
+            _alert(spec, "GpuHealthScoreLow", f"gpu:health:score < {sc['low_critical']:g}", "10m", "critical",
+                   "A GPU's health score is very low.",
+                   GPU_DESC + " has a health score of {{ $value | printf \"%.2f\" }}; it is failing."),
+        ],
+        "predictions": [
+            _alert(spec, "GpuFailurePredicted",
+                   f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{model}"}}) > {p_warn:g})'
+                   f" {ident}", "15m", "warning", "A GPU is likely to fail within 7 days.",
+                   GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
+            _alert(spec, "GpuFailurePredicted",
+                   f'(max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{model}"}}) > {p_crit:g})'
+                   f" {ident}", "15m", "critical", "A GPU is very likely to fail within 7 days.",
+                   GPU_DESC + " will fail within 7 days with probability {{ $value | humanizePercentage }}."),
+            _alert(spec, "GpuActionRecommended",
+                   f'(max by (UUID, action) (gpuhealth_recommended_action{{action!="keep"}}) == 1) {ident}', "1h",
+                   "info", "gpuhealth recommends an action other than keeping a GPU.",
+                   GPU_DESC + ": recommended action is {{ $labels.action }}; see `gpuhealth report`."),
+        ],
+    }
+    return [Group(f"gpuhealth-{topic}.alerts", rules, spec.intervals["alerts" if topic in RAW_TOPICS else "scores"])
+            for topic, rules in topics.items()]
 
 
 TEMPLATE = jinja2.Environment(loader=jinja2.PackageLoader("gpuhealth.rules", "templates"), autoescape=False,
