@@ -293,6 +293,47 @@ XID_ERRORS_TOTAL = "gpuhealth_xid_errors_total"  # counter, + label "xid": XIDs 
 CLOCK_EVENT_ACTIVE = "gpuhealth_clock_event_active"  # gauge, + label "reason": 1 when that bit is set
 # gauge = 1; labels: gpu, UUID, serial, model, vbios, driver, pci_bus_id and the host label
 GPU_INFO = "gpuhealth_gpu_info"
+MIG_INSTANCE_INFO = "gpuhealth_mig_instance_info"
+
+
+@dataclass(frozen=True)
+class OwnFamily:
+    """A family of gpuhealth's exporter that dcgm-exporter lacks: its type, unit, help text, the
+    collector that serves it ("(always)": every poll) and where its values come from. The exporter,
+    the history writer and docs/metrics.md read them here."""
+
+    name: str
+    type: MetricType
+    unit: str
+    help: str
+    collector: str
+    source: str
+
+
+OWN_FAMILIES: dict[str, OwnFamily] = {f.name: f for f in (
+    OwnFamily(GPU_UP, MetricType.GAUGE, "bool", "Whether NVML answers for the GPU (0: fallen off the bus or failing).",
+              "(always)", "any per-GPU NVML call failing with NVML_ERROR_GPU_IS_LOST"),
+    OwnFamily(XID_ERRORS_TOTAL, MetricType.COUNTER, "events",
+              "XID errors reported by NVML events since the exporter started, by XID code.",
+              "xid", "nvmlEventSetWait_v2 on nvmlEventTypeXidCriticalError (event thread)"),
+    OwnFamily(CLOCK_EVENT_ACTIVE, MetricType.GAUGE, "bool",
+              "Whether a clock-event (throttle) reason is active now (1) or not (0).",
+              "clock_events", "nvmlDeviceGetCurrentClocksEventReasons, one series per bit"),
+    OwnFamily(MIG_INSTANCE_INFO, MetricType.GAUGE, "info", "MIG GPU instances of each GPU; always 1.",
+              "info", "nvmlDeviceGetMigDeviceHandleByIndex, nvmlDeviceGetGpuInstanceId"),
+    OwnFamily(GPU_INFO, MetricType.GAUGE, "info", "Identity of each GPU; the value is always 1.",
+              "info", "nvmlDeviceGetUUID, GetName, GetSerial, GetVbiosVersion, GetPciInfo; nvmlSystemGetDriverVersion"),
+    OwnFamily("gpuhealth_exporter_build_info", MetricType.GAUGE, "info", "Build of the gpuhealth exporter; always 1.",
+              "(always)", "none (the exporter's version and backend)"),
+    OwnFamily("gpuhealth_exporter_collector_success", MetricType.GAUGE, "bool",
+              "Whether the collector's last poll succeeded on every GPU that is up (1) or not (0).",
+              "(always)", "none (outcome of each collector's NVML calls)"),
+    OwnFamily("gpuhealth_exporter_collector_duration_seconds", MetricType.GAUGE, "seconds",
+              "Time the collector's last poll took, summed over GPUs, in seconds.",
+              "(always)", "none (wall time of each collector's NVML calls)"),
+    OwnFamily("gpuhealth_exporter_last_poll_timestamp_seconds", MetricType.GAUGE, "seconds",
+              "When the values served were read, in Unix seconds.", "(always)", "none (time of the last poll)"),
+)}
 
 # Asset inventory families, exported by the analyzer from gpu_assets (or an inventory file).
 ASSET_INFO = "gpuhealth_asset_info"  # gauge = 1; labels UUID, serial, model, datacenter, rack, node, owner

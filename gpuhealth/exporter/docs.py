@@ -14,12 +14,9 @@ import re
 import numpy as np
 
 from gpuhealth.catalog import (
-    CLOCK_EVENT_ACTIVE,
     FIELDS,
     FIELDS_BY_NAME,
-    GPU_INFO,
-    GPU_UP,
-    XID_ERRORS_TOTAL,
+    OWN_FAMILIES,
     GpuIdentity,
 )
 from gpuhealth.exporter.collectors import COLLECTORS
@@ -29,20 +26,9 @@ from gpuhealth.exporter.reading import MigInstance, Reading
 BEGIN = "<!-- BEGIN GENERATED: python -m gpuhealth.exporter.docs -->"
 END = "<!-- END GENERATED -->"
 
-# gpuhealth's own families: (unit, collector, source). The DCGM families take these from the catalog.
-OWN: dict[str, tuple[str, str, str]] = {
-    GPU_UP: ("bool", "(always)", "any per-GPU NVML call failing with NVML_ERROR_GPU_IS_LOST"),
-    XID_ERRORS_TOTAL: ("events", "xid", "nvmlEventSetWait_v2 on nvmlEventTypeXidCriticalError (event thread)"),
-    CLOCK_EVENT_ACTIVE: ("bool", "clock_events", "nvmlDeviceGetCurrentClocksEventReasons, one series per bit"),
-    GPU_INFO: ("info", "info", "nvmlDeviceGetUUID, GetName, GetSerial, GetVbiosVersion, GetPciInfo; "
-                               "nvmlSystemGetDriverVersion"),
-    "gpuhealth_exporter_build_info": ("info", "(always)", "none (the exporter's version and backend)"),
-    "gpuhealth_exporter_collector_success": ("bool", "(always)", "none (outcome of each collector's NVML calls)"),
-    "gpuhealth_exporter_collector_duration_seconds": ("seconds", "(always)",
-                                                      "none (wall time of each collector's NVML calls)"),
-    "gpuhealth_exporter_last_poll_timestamp_seconds": ("seconds", "(always)", "none (time of the last poll)"),
-    "gpuhealth_mig_instance_info": ("info", "info", "nvmlDeviceGetMigDeviceHandleByIndex, nvmlDeviceGetGpuInstanceId"),
-}
+# gpuhealth's own families: (unit, collector, source), as the catalog declares them. The DCGM families
+# take these from their catalog fields.
+OWN: dict[str, tuple[str, str, str]] = {f.name: (f.unit, f.collector, f.source) for f in OWN_FAMILIES.values()}
 
 
 def _sample_identity() -> GpuIdentity:

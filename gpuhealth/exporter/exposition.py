@@ -22,6 +22,8 @@ from gpuhealth.catalog import (
     GPU_INFO,
     GPU_UP,
     HOST_LABEL,
+    MIG_INSTANCE_INFO,
+    OWN_FAMILIES,
     XID_ERRORS_TOTAL,
     GpuIdentity,
     MetricType,
@@ -60,6 +62,12 @@ class Family:
     samples: list[tuple[str, float]]
 
 
+def _own(name: str, samples: list[tuple[str, float]]) -> Family:
+    """One of gpuhealth's own families, as the catalog declares it (catalog.OWN_FAMILIES)."""
+    f = OWN_FAMILIES[name]
+    return Family(f.name, f.type.value, f.help, samples)
+
+
 class Renderer:
     """Renders readings for a fixed set of GPUs (label strings computed once)."""
 
@@ -87,15 +95,13 @@ class Renderer:
                              m.values[fld.key]) for m in reading.mig if fld.key in m.values]
                 if samples:
                     yield Family(fld.name, fld.type.value, fld.help, samples)
-        yield Family(GPU_UP, "gauge", "Whether NVML answers for the GPU (0: fallen off the bus or failing).",
-                     [(lab, float(u)) for lab, u in zip(self.own_labels, up, strict=True)])
+        yield _own(GPU_UP, [(lab, float(u)) for lab, u in zip(self.own_labels, up, strict=True)])
         if "xid" in enabled and reading.xid_counts:
             samples = []
             for code in sorted(reading.xid_counts):
                 counts = reading.xid_counts[code]
                 samples += [(f'{self.own_labels[i]},xid="{code}"', float(counts[i])) for i in np.flatnonzero(counts)]
-            yield Family(XID_ERRORS_TOTAL, "counter",
-                         "XID errors reported by NVML events since the exporter started, by XID code.", samples)
+            yield _own(XID_ERRORS_TOTAL, samples)
         if "clock_events" in enabled:
             mask = reading.values["clock_event_reasons"]
             ok = np.flatnonzero(~np.isnan(mask))
@@ -104,26 +110,21 @@ class Renderer:
             for reason, bit in CLOCK_EVENT_REASONS.items():
                 labs = self.reason_labels[reason]
                 samples += [(labs[i], float((bits[i] & bit) > 0)) for i in ok]
-            yield Family(CLOCK_EVENT_ACTIVE, "gauge",
-                         "Whether a clock-event (throttle) reason is active now (1) or not (0).", samples)
+            yield _own(CLOCK_EVENT_ACTIVE, samples)
         if "info" in enabled and reading.mig:
-            yield Family("gpuhealth_mig_instance_info", "gauge", "MIG GPU instances of each GPU; always 1.",
-                         [(f'{self.own_labels[m.parent]},GPU_I_ID="{m.gpu_instance_id}",GPU_I_PROFILE="{m.profile}",'
+            yield _own(MIG_INSTANCE_INFO,
+                       [(f'{self.own_labels[m.parent]},GPU_I_ID="{m.gpu_instance_id}",GPU_I_PROFILE="{m.profile}",'
                            f'mig_uuid="{m.uuid}"', 1.0) for m in reading.mig])
         if "info" in enabled:
-            yield Family(GPU_INFO, "gauge", "Identity of each GPU; the value is always 1.",
-                         [(lab, 1.0) for lab in self.info_labels])
-        yield Family("gpuhealth_exporter_build_info", "gauge", "Build of the gpuhealth exporter; always 1.",
-                     [(label_string({"version": __version__, "backend": self.backend,
-                                     "pythonversion": platform.python_version()}), 1.0)])
-        yield Family("gpuhealth_exporter_collector_success", "gauge",
-                     "Whether the collector's last poll succeeded on every GPU that is up (1) or not (0).",
-                     [(f'collector="{c}"', float(ok)) for c, ok in sorted(reading.collector_ok.items())])
-        yield Family("gpuhealth_exporter_collector_duration_seconds", "gauge",
-                     "Time the collector's last poll took, summed over GPUs, in seconds.",
-                     [(f'collector="{c}"', s) for c, s in sorted(reading.collector_seconds.items())])
-        yield Family("gpuhealth_exporter_last_poll_timestamp_seconds", "gauge",
-                     "When the values served were read, in Unix seconds.", [("", reading.timestamp)])
+            yield _own(GPU_INFO, [(lab, 1.0) for lab in self.info_labels])
+        yield _own("gpuhealth_exporter_build_info",
+                   [(label_string({"version": __version__, "backend": self.backend,
+                                   "pythonversion": platform.python_version()}), 1.0)])
+        yield _own("gpuhealth_exporter_collector_success",
+                   [(f'collector="{c}"', float(ok)) for c, ok in sorted(reading.collector_ok.items())])
+        yield _own("gpuhealth_exporter_collector_duration_seconds",
+                   [(f'collector="{c}"', s) for c, s in sorted(reading.collector_seconds.items())])
+        yield _own("gpuhealth_exporter_last_poll_timestamp_seconds", [("", reading.timestamp)])
 
     def render(self, reading: Reading, enabled: set[str]) -> tuple[bytes, bytes]:
         """The reading as (Prometheus text 0.0.4, OpenMetrics 1.0) bytes."""

@@ -31,6 +31,7 @@ from gpuhealth.catalog import (
     FIELDS,
     GPU_INFO,
     GPU_UP,
+    OWN_FAMILIES,
     XID_CODES,
     XID_ERRORS_TOTAL,
     MetricType,
@@ -206,13 +207,11 @@ class _Writer:
         if self.dcgm_only:
             out.append("# EOF\n")
             return out
-        self._family(out, GPU_UP, "gauge", "Whether NVML answers for the GPU (0: fallen off the bus or failing).",
-                     GPU_UP, self.own_labels, up.astype(float), ts)
+        self._family(out, GPU_UP, "gauge", OWN_FAMILIES[GPU_UP].help, GPU_UP, self.own_labels, up.astype(float), ts)
         mask = values["clock_event_reasons"]  # (steps, gpus)
         bits = (np.nan_to_num(mask).astype(np.int64)[:, None, :] & self.bits[None, :, None]) > 0
         active = np.where(np.isnan(mask)[:, None, :], np.nan, bits.astype(float)).reshape(len(times), -1)
-        self._family(out, CLOCK_EVENT_ACTIVE, "gauge",
-                     "Whether a clock-event (throttle) reason is active now (1) or not (0).",
+        self._family(out, CLOCK_EVENT_ACTIVE, "gauge", OWN_FAMILIES[CLOCK_EVENT_ACTIVE].help,
                      CLOCK_EVENT_ACTIVE, self.reason_labels, active, ts)
         seen = np.argwhere(xids[-1] > 0)  # (gpu, code) pairs with any XID by the window's end
         if len(seen):
@@ -220,9 +219,9 @@ class _Writer:
             mat = xids[:, seen[:, 0], seen[:, 1]].astype(float)
             mat[mat == 0] = np.nan  # a counter series appears with its first XID
             base = XID_ERRORS_TOTAL.removesuffix("_total")
-            self._family(out, base, "counter", "XID errors reported by NVML events, by XID code.",
-                         XID_ERRORS_TOTAL, labels, mat, ts, cache=False)
-        self._family(out, GPU_INFO, "gauge", "Identity of each GPU; the value is always 1.", GPU_INFO, self.info,
+            self._family(out, base, "counter", OWN_FAMILIES[XID_ERRORS_TOTAL].help, XID_ERRORS_TOTAL, labels, mat,
+                         ts, cache=False)
+        self._family(out, GPU_INFO, "gauge", OWN_FAMILIES[GPU_INFO].help, GPU_INFO, self.info,
                      np.ones((len(times), len(self.info))), ts)
         out.append("# EOF\n")
         return out
