@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from types import SimpleNamespace
 
 
 class MetricType(StrEnum):
@@ -294,6 +295,12 @@ CLOCK_EVENT_ACTIVE = "gpuhealth_clock_event_active"  # gauge, + label "reason": 
 # gauge = 1; labels: gpu, UUID, serial, model, vbios, driver, pci_bus_id and the host label
 GPU_INFO = "gpuhealth_gpu_info"
 MIG_INSTANCE_INFO = "gpuhealth_mig_instance_info"
+# the exporter's own health (node_exporter's per-collector success and duration)
+EXPORTER_BUILD_INFO = "gpuhealth_exporter_build_info"
+COLLECTOR_SUCCESS = "gpuhealth_exporter_collector_success"
+COLLECTOR_DURATION = "gpuhealth_exporter_collector_duration_seconds"
+LAST_POLL = "gpuhealth_exporter_last_poll_timestamp_seconds"
+DCGM_PREFIX = "DCGM_FI_DEV_"  # what every device field's name starts with
 
 
 @dataclass(frozen=True)
@@ -323,17 +330,23 @@ OWN_FAMILIES: dict[str, OwnFamily] = {f.name: f for f in (
               "info", "nvmlDeviceGetMigDeviceHandleByIndex, nvmlDeviceGetGpuInstanceId"),
     OwnFamily(GPU_INFO, MetricType.GAUGE, "info", "Identity of each GPU; the value is always 1.",
               "info", "nvmlDeviceGetUUID, GetName, GetSerial, GetVbiosVersion, GetPciInfo; nvmlSystemGetDriverVersion"),
-    OwnFamily("gpuhealth_exporter_build_info", MetricType.GAUGE, "info", "Build of the gpuhealth exporter; always 1.",
+    OwnFamily(EXPORTER_BUILD_INFO, MetricType.GAUGE, "info", "Build of the gpuhealth exporter; always 1.",
               "(always)", "none (the exporter's version and backend)"),
-    OwnFamily("gpuhealth_exporter_collector_success", MetricType.GAUGE, "bool",
+    OwnFamily(COLLECTOR_SUCCESS, MetricType.GAUGE, "bool",
               "Whether the collector's last poll succeeded on every GPU that is up (1) or not (0).",
               "(always)", "none (outcome of each collector's NVML calls)"),
-    OwnFamily("gpuhealth_exporter_collector_duration_seconds", MetricType.GAUGE, "seconds",
+    OwnFamily(COLLECTOR_DURATION, MetricType.GAUGE, "seconds",
               "Time the collector's last poll took, summed over GPUs, in seconds.",
               "(always)", "none (wall time of each collector's NVML calls)"),
-    OwnFamily("gpuhealth_exporter_last_poll_timestamp_seconds", MetricType.GAUGE, "seconds",
+    OwnFamily(LAST_POLL, MetricType.GAUGE, "seconds",
               "When the values served were read, in Unix seconds.", "(always)", "none (time of the last poll)"),
 )}
+
+# Every per-GPU family's name by its key (a Field's key; gpu_up, xid_errors_total, clock_event_active,
+# gpu_info): how the rules, the analyzer and the simulator name a family (FAMILY.gpu_temp), never by a
+# string of their own (tests/test_contract.py fails on one).
+FAMILY = SimpleNamespace(**{f.key: f.name for f in FIELDS}, gpu_up=GPU_UP, xid_errors_total=XID_ERRORS_TOTAL,
+                         clock_event_active=CLOCK_EVENT_ACTIVE, gpu_info=GPU_INFO)
 
 # Asset inventory families, exported by the analyzer from gpu_assets (or an inventory file).
 ASSET_INFO = "gpuhealth_asset_info"  # gauge = 1; labels UUID, serial, model, datacenter, rack, node, owner

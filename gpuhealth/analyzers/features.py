@@ -19,14 +19,14 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gpuhealth.analyzers.promql import PromClient
-from gpuhealth.catalog import XidSeverity, xid_codes
+from gpuhealth.catalog import FAMILY, XidSeverity, xid_codes
 from gpuhealth.durations import whole_seconds
 
 QUERY_THREADS = 4  # feature queries in flight at once (Prometheus's default limit is 20)
 # the spans a growth falls back to, longest first, when its window reaches back before the first sample
 # (a young Prometheus, a GPU added lately): the growth over the longest span that holds data
 SPANS: tuple[str, ...] = ("7d", "4d", "2d", "1d", "12h", "6h", "3h", "1h", "30m", "10m")
-COVERAGE_METRIC = "DCGM_FI_DEV_GPU_TEMP"  # the family whose history says how far back a GPU's data reaches
+COVERAGE_METRIC = FAMILY.gpu_temp  # the family whose history says how far back a GPU's data reaches
 
 
 @functools.cache
@@ -152,45 +152,45 @@ CRITICAL_XIDS = tuple(str(c) for c in xid_codes(XidSeverity.CRITICAL))
 WARNING_XIDS = tuple(str(c) for c in xid_codes(XidSeverity.WARNING))
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("sbe_1d", "delta", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "1d", help="correctable ECC errors in a day"),
-    Feature("sbe_7d", "delta", "DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "7d", help="correctable ECC errors in a week"),
-    Feature("corr_remaps_7d", "delta", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "7d", help="rows remapped in a week"),
-    Feature("unc_remaps", "last", "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", help="uncorrectable remapped rows"),
-    Feature("dbe_7d", "delta", "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", "7d", help="double-bit ECC errors in a week"),
-    Feature("remap_failure", "last", "DCGM_FI_DEV_ROW_REMAP_FAILURE", help="row remapping failed"),
-    Feature("retired_dbe", "last", "DCGM_FI_DEV_RETIRED_DBE", help="pages retired after DBEs"),
-    Feature("temp_1d", "avg", "DCGM_FI_DEV_GPU_TEMP", "1d", help="mean temperature, last day"),
-    Feature("temp_7d", "avg", "DCGM_FI_DEV_GPU_TEMP", "7d", help="mean temperature, last week"),
-    Feature("temp_max_1d", "max", "DCGM_FI_DEV_GPU_TEMP", "1d", help="peak temperature, last day"),
-    Feature("temp_min_1d", "min", "DCGM_FI_DEV_GPU_TEMP", "1d", help="lowest temperature, last day"),
-    Feature("power_1d", "avg", "DCGM_FI_DEV_POWER_USAGE", "1d", help="mean power, last day"),
-    Feature("power_7d", "avg", "DCGM_FI_DEV_POWER_USAGE", "7d", help="mean power, last week"),
-    Feature("power_max_1d", "max", "DCGM_FI_DEV_POWER_USAGE", "1d", help="peak power, last day"),
-    Feature("power_min_1d", "min", "DCGM_FI_DEV_POWER_USAGE", "1d", help="lowest power, last day"),
-    Feature("power_limit", "last", "DCGM_FI_DEV_POWER_MGMT_LIMIT", help="power limit"),
-    Feature("util_1d", "avg", "DCGM_FI_DEV_GPU_UTIL", "1d", help="mean utilisation, last day"),
-    Feature("util_7d", "avg", "DCGM_FI_DEV_GPU_UTIL", "7d", help="mean utilisation, last week"),
-    Feature("thermal_violation_1d", "delta", "DCGM_FI_DEV_THERMAL_VIOLATION", "1d", help="ns throttled by heat"),
-    Feature("power_violation_1d", "delta", "DCGM_FI_DEV_POWER_VIOLATION", "1d", help="ns throttled by power"),
-    Feature("pcie_replay_1d", "delta", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "1d", help="PCIe replays in a day"),
-    Feature("pcie_replay_7d", "delta", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "7d", help="PCIe replays in a week"),
-    Feature("nvlink_crc_1d", "delta", "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", "1d", help="NVLink CRC errors"),
-    Feature("nvlink_recovery_1d", "delta", "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL", "1d",
+    Feature("sbe_1d", "delta", FAMILY.ecc_sbe_agg, "1d", help="correctable ECC errors in a day"),
+    Feature("sbe_7d", "delta", FAMILY.ecc_sbe_agg, "7d", help="correctable ECC errors in a week"),
+    Feature("corr_remaps_7d", "delta", FAMILY.correctable_remapped_rows, "7d", help="rows remapped in a week"),
+    Feature("unc_remaps", "last", FAMILY.uncorrectable_remapped_rows, help="uncorrectable remapped rows"),
+    Feature("dbe_7d", "delta", FAMILY.ecc_dbe_agg, "7d", help="double-bit ECC errors in a week"),
+    Feature("remap_failure", "last", FAMILY.row_remap_failure, help="row remapping failed"),
+    Feature("retired_dbe", "last", FAMILY.retired_dbe, help="pages retired after DBEs"),
+    Feature("temp_1d", "avg", FAMILY.gpu_temp, "1d", help="mean temperature, last day"),
+    Feature("temp_7d", "avg", FAMILY.gpu_temp, "7d", help="mean temperature, last week"),
+    Feature("temp_max_1d", "max", FAMILY.gpu_temp, "1d", help="peak temperature, last day"),
+    Feature("temp_min_1d", "min", FAMILY.gpu_temp, "1d", help="lowest temperature, last day"),
+    Feature("power_1d", "avg", FAMILY.power_usage, "1d", help="mean power, last day"),
+    Feature("power_7d", "avg", FAMILY.power_usage, "7d", help="mean power, last week"),
+    Feature("power_max_1d", "max", FAMILY.power_usage, "1d", help="peak power, last day"),
+    Feature("power_min_1d", "min", FAMILY.power_usage, "1d", help="lowest power, last day"),
+    Feature("power_limit", "last", FAMILY.power_mgmt_limit, help="power limit"),
+    Feature("util_1d", "avg", FAMILY.gpu_util, "1d", help="mean utilisation, last day"),
+    Feature("util_7d", "avg", FAMILY.gpu_util, "7d", help="mean utilisation, last week"),
+    Feature("thermal_violation_1d", "delta", FAMILY.thermal_violation, "1d", help="ns throttled by heat"),
+    Feature("power_violation_1d", "delta", FAMILY.power_violation, "1d", help="ns throttled by power"),
+    Feature("pcie_replay_1d", "delta", FAMILY.pcie_replay_counter, "1d", help="PCIe replays in a day"),
+    Feature("pcie_replay_7d", "delta", FAMILY.pcie_replay_counter, "7d", help="PCIe replays in a week"),
+    Feature("nvlink_crc_1d", "delta", FAMILY.nvlink_crc_flit_errors, "1d", help="NVLink CRC errors"),
+    Feature("nvlink_recovery_1d", "delta", FAMILY.nvlink_recovery_errors, "1d",
             help="NVLink recoveries"),
-    Feature("link_width", "last", "DCGM_FI_DEV_PCIE_LINK_WIDTH", help="PCIe link width"),
-    Feature("link_width_max", "last", "DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH", help="PCIe maximum link width"),
-    Feature("xid_critical_7d", "delta", "gpuhealth_xid_errors_total", "7d", {"xid": CRITICAL_XIDS}, "sum",
+    Feature("link_width", "last", FAMILY.pcie_link_width, help="PCIe link width"),
+    Feature("link_width_max", "last", FAMILY.pcie_max_link_width, help="PCIe maximum link width"),
+    Feature("xid_critical_7d", "delta", FAMILY.xid_errors_total, "7d", {"xid": CRITICAL_XIDS}, "sum",
             help="critical XIDs in a week", from_zero=True),
-    Feature("xid_warning_7d", "delta", "gpuhealth_xid_errors_total", "7d", {"xid": WARNING_XIDS}, "sum",
+    Feature("xid_warning_7d", "delta", FAMILY.xid_errors_total, "7d", {"xid": WARNING_XIDS}, "sum",
             help="warning XIDs in a week", from_zero=True),
-    Feature("xid_critical_1d", "delta", "gpuhealth_xid_errors_total", "1d", {"xid": CRITICAL_XIDS}, "sum",
+    Feature("xid_critical_1d", "delta", FAMILY.xid_errors_total, "1d", {"xid": CRITICAL_XIDS}, "sum",
             help="critical XIDs in a day", from_zero=True),
-    Feature("xid_warning_1d", "delta", "gpuhealth_xid_errors_total", "1d", {"xid": WARNING_XIDS}, "sum",
+    Feature("xid_warning_1d", "delta", FAMILY.xid_errors_total, "1d", {"xid": WARNING_XIDS}, "sum",
             help="warning XIDs in a day", from_zero=True),
-    Feature("brake_1d", "avg", "gpuhealth_clock_event_active", "1d", {"reason": ("hw_power_brake",)},
+    Feature("brake_1d", "avg", FAMILY.clock_event_active, "1d", {"reason": ("hw_power_brake",)},
             help="share of the day in power-brake slowdown"),
-    Feature("up_min_1h", "min", "gpuhealth_gpu_up", "1h", help="whether the GPU answered all of the last hour"),
-    Feature("up_now", "last", "gpuhealth_gpu_up", help="whether the GPU answers now (gpuhealth's exporter only)"),
+    Feature("up_min_1h", "min", FAMILY.gpu_up, "1h", help="whether the GPU answered all of the last hour"),
+    Feature("up_now", "last", FAMILY.gpu_up, help="whether the GPU answers now (gpuhealth's exporter only)"),
     Feature("temp_now", "last", COVERAGE_METRIC, help="temperature now: whether the GPU reports at all"),
     Feature("history_days", "coverage", COVERAGE_METRIC, "7d",
             help="how far back the GPU's telemetry reaches, in days (the spans' steps, at most 7)"),

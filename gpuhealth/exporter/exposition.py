@@ -19,9 +19,13 @@ from gpuhealth import __version__
 from gpuhealth.catalog import (
     CLOCK_EVENT_ACTIVE,
     CLOCK_EVENT_REASONS,
+    COLLECTOR_DURATION,
+    COLLECTOR_SUCCESS,
+    EXPORTER_BUILD_INFO,
     GPU_INFO,
     GPU_UP,
     HOST_LABEL,
+    LAST_POLL,
     MIG_INSTANCE_INFO,
     OWN_FAMILIES,
     XID_ERRORS_TOTAL,
@@ -117,14 +121,14 @@ class Renderer:
                            f'mig_uuid="{m.uuid}"', 1.0) for m in reading.mig])
         if "info" in enabled:
             yield _own(GPU_INFO, [(lab, 1.0) for lab in self.info_labels])
-        yield _own("gpuhealth_exporter_build_info",
+        yield _own(EXPORTER_BUILD_INFO,
                    [(label_string({"version": __version__, "backend": self.backend,
                                    "pythonversion": platform.python_version()}), 1.0)])
-        yield _own("gpuhealth_exporter_collector_success",
+        yield _own(COLLECTOR_SUCCESS,
                    [(f'collector="{c}"', float(ok)) for c, ok in sorted(reading.collector_ok.items())])
-        yield _own("gpuhealth_exporter_collector_duration_seconds",
+        yield _own(COLLECTOR_DURATION,
                    [(f'collector="{c}"', s) for c, s in sorted(reading.collector_seconds.items())])
-        yield _own("gpuhealth_exporter_last_poll_timestamp_seconds", [("", reading.timestamp)])
+        yield _own(LAST_POLL, [("", reading.timestamp)])
 
     def render(self, reading: Reading, enabled: set[str]) -> tuple[bytes, bytes]:
         """The reading as (Prometheus text 0.0.4, OpenMetrics 1.0) bytes."""

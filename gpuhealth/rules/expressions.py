@@ -22,6 +22,7 @@ number of per-GPU series that pass through each vector operation. So:
 
 from __future__ import annotations
 
+from gpuhealth.catalog import FAMILY
 from gpuhealth.durations import whole_seconds
 from gpuhealth.rules.spec import BUDGETS, ModelThresholds, Spec
 
@@ -194,12 +195,12 @@ def memory_terms(spec: Spec) -> dict[str, str]:
     def share(expr: str, param: str) -> str:
         return op(expr, "/", threshold(spec, param))
 
-    sbe = growth(f"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{sel(spec)}", w["sbe"])
-    remaps = growth(f"DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS{sel(spec)}", w["errors"])
-    dbe = growth(f"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{sel(spec)}", w["errors"])
-    unc = by_gpu(f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{sel(spec)} > 0")
-    pages = f'sum by ({GPU}) ({{__name__=~"DCGM_FI_DEV_RETIRED_(SBE|DBE)", {spec.selector}}} > 0)'
-    failed = by_gpu(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{sel(spec)} > 0")
+    sbe = growth(f"{FAMILY.ecc_sbe_vol}{sel(spec)}", w["sbe"])
+    remaps = growth(f"{FAMILY.correctable_remapped_rows}{sel(spec)}", w["errors"])
+    dbe = growth(f"{FAMILY.ecc_dbe_vol}{sel(spec)}", w["errors"])
+    unc = by_gpu(f"{FAMILY.uncorrectable_remapped_rows}{sel(spec)} > 0")
+    pages = f'sum by ({GPU}) ({{__name__=~"{FAMILY.retired_sbe}|{FAMILY.retired_dbe}", {spec.selector}}} > 0)'
+    failed = by_gpu(f"{FAMILY.row_remap_failure}{sel(spec)} > 0")
     return {
         "sbe": penalty(0.5, share(sbe, "sbe_per_hour_budget")),
         "correctable_remaps": penalty(0.6, share(remaps, "correctable_remaps_budget")),
@@ -222,9 +223,9 @@ def temperature_share(spec: Spec, temp: str, limit_param: str) -> str:
 def thermal_terms(spec: Spec) -> dict[str, str]:
     """Thermal: GPU and memory temperature against the model's limits, thermal violation time."""
     w = spec.windows
-    gpu = temperature_share(spec, "gpu:DCGM_FI_DEV_GPU_TEMP:valid", "slowdown_celsius")
-    mem = temperature_share(spec, "gpu:DCGM_FI_DEV_MEMORY_TEMP:valid", "memory_max_celsius")
-    throttled = growth(f"DCGM_FI_DEV_THERMAL_VIOLATION{sel(spec)}", w["throttle"])
+    gpu = temperature_share(spec, f"gpu:{FAMILY.gpu_temp}:valid", "slowdown_celsius")
+    mem = temperature_share(spec, f"gpu:{FAMILY.memory_temp}:valid", "memory_max_celsius")
+    throttled = growth(f"{FAMILY.thermal_violation}{sel(spec)}", w["throttle"])
     share = f"{throttled} / 1e9 / {whole_seconds(w['throttle'])}"
     return {"gpu_temp": penalty(1, gpu), "memory_temp": penalty(1, mem),
             "thermal_violation": penalty(1, f"{share} / 0.5")}
@@ -235,7 +236,7 @@ CLOCK_EVENT_REASONS = ("hw_slowdown", "hw_thermal", "sw_thermal", "power_cap", "
 
 def clock_event_series(spec: Spec) -> str:
     """The recorded series of clock-event shares (one per GPU and reason that had the event)."""
-    return f"gpu:gpuhealth_clock_event_active:avg{spec.windows['throttle']}"
+    return f"gpu:{FAMILY.clock_event_active}:avg{spec.windows['throttle']}"
 
 
 def clock_event_rule(spec: Spec, reasons: tuple[str, ...] = CLOCK_EVENT_REASONS) -> str:
@@ -243,7 +244,7 @@ def clock_event_rule(spec: Spec, reasons: tuple[str, ...] = CLOCK_EVENT_REASONS)
     the share of the window it was active: one read of the window for the scores and the alerts."""
     w = spec.windows["throttle"]
     matchers = sel(spec, f'reason="{reasons[0]}"' if len(reasons) == 1 else 'reason=~"' + "|".join(reasons) + '"')
-    return f"max by (UUID, reason) (avg_over_time(gpuhealth_clock_event_active{matchers}[{w}]) > 0)"
+    return f"max by (UUID, reason) (avg_over_time({FAMILY.clock_event_active}{matchers}[{w}]) > 0)"
 
 
 def clock_event_share(spec: Spec, reason: str) -> str:
@@ -257,17 +258,17 @@ POWER_OVER_LIMIT = "gpu:power_usage_over_limit:ratio"  # its own group; read by 
 def power_over_limit_rule(spec: Spec) -> str:
     """Draw over the power limit, for the GPUs above it (sparse): recorded once a minute for the power
     score and for both GpuPowerAboveLimit alerts, which would otherwise each join both families."""
-    return by_gpu(f"gpu:DCGM_FI_DEV_POWER_USAGE:valid / DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)} > 1")
+    return by_gpu(f"gpu:{FAMILY.power_usage}:valid / {FAMILY.power_mgmt_limit}{sel(spec)} > 1")
 
 
 def power_terms(spec: Spec) -> dict[str, str]:
     """Power: draw above the limit, violation time, spikes above the limit, power-brake slowdowns."""
     w = spec.windows
     throttle = w["throttle"]
-    limit = f"DCGM_FI_DEV_POWER_MGMT_LIMIT{sel(spec)}"
-    peak = by_gpu(f"max_over_time(DCGM_FI_DEV_POWER_USAGE{sel(spec)}[{throttle}]) / {limit} > 1.03")
+    limit = f"{FAMILY.power_mgmt_limit}{sel(spec)}"
+    peak = by_gpu(f"max_over_time({FAMILY.power_usage}{sel(spec)}[{throttle}]) / {limit} > 1.03")
     over = f"({POWER_OVER_LIMIT} - 1)"
-    violation = growth(f"DCGM_FI_DEV_POWER_VIOLATION{sel(spec)}", w["throttle"])
+    violation = growth(f"{FAMILY.power_violation}{sel(spec)}", w["throttle"])
     brake = clock_event_share(spec, 'reason="hw_power_brake"')
     return {"over_limit": penalty(0.5, f"{over} / 0.08"),
             "power_violation": penalty(0.3, f"{violation} / 1e9 / {whole_seconds(w['throttle'])}"),
@@ -281,11 +282,11 @@ def performance_terms(spec: Spec) -> dict[str, str]:
     hw = clock_event_share(spec, 'reason=~"hw_slowdown|hw_thermal"')
     sw = clock_event_share(spec, 'reason="sw_thermal"')
     capped = f'{clock_event_series(spec)}{{reason="power_cap"}} > 0.5'
-    clock = by_gpu(f"avg_over_time(gpu:DCGM_FI_DEV_SM_CLOCK:valid[{w}]) / DCGM_FI_DEV_MAX_SM_CLOCK{sel(spec)} < 0.9")
-    loaded = f"max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[{w}]) > 50)"
+    clock = by_gpu(f"avg_over_time(gpu:{FAMILY.sm_clock}:valid[{w}]) / {FAMILY.max_sm_clock}{sel(spec)} < 0.9")
+    loaded = f"max by (UUID) (avg_over_time(gpu:{FAMILY.gpu_util}:valid[{w}]) > 50)"
     slow = f"({clock} and on (UUID) {loaded}) unless on (UUID) ({capped})"
-    narrow = by_gpu(f"DCGM_FI_DEV_PCIE_LINK_WIDTH{sel(spec)} < DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH{sel(spec)}")
-    older = by_gpu(f"DCGM_FI_DEV_PCIE_LINK_GEN{sel(spec)} < DCGM_FI_DEV_PCIE_MAX_LINK_GEN{sel(spec)}")
+    narrow = by_gpu(f"{FAMILY.pcie_link_width}{sel(spec)} < {FAMILY.pcie_max_link_width}{sel(spec)}")
+    older = by_gpu(f"{FAMILY.pcie_link_gen}{sel(spec)} < {FAMILY.pcie_max_link_gen}{sel(spec)}")
     return {"hw_slowdown": penalty(1, f"2 * {hw}"), "sw_thermal": penalty(0.5, sw),
             "sm_clock_under_load": f"clamp_min((({slow}) - 0.5) / 0.4, 0)",
             "pcie_width": f"({narrow}) * 0 + 0.5", "pcie_gen": f"({older}) * 0 + 0.7"}
@@ -305,7 +306,7 @@ def new_events(counter: str, window: str) -> str:
 
 def gpu_down(spec: Spec) -> str:
     """0 for each GPU (by UUID) that no longer answers NVML (gpuhealth's exporter only)."""
-    return f"max by (UUID) (gpuhealth_gpu_up{sel(spec)} == 0)"
+    return f"max by (UUID) ({FAMILY.gpu_up}{sel(spec)} == 0)"
 
 
 def reliability_terms(spec: Spec) -> dict[str, str]:
@@ -315,12 +316,13 @@ def reliability_terms(spec: Spec) -> dict[str, str]:
     warn = "|".join(str(x) for x in spec.xids["warning"])
     crit_sel = sel(spec, 'xid=~"' + crit + '"')
     warn_sel = sel(spec, 'xid=~"' + warn + '"')
-    xc = new_events(f"gpuhealth_xid_errors_total{crit_sel}", w["errors"])
-    xw = new_events(f"gpuhealth_xid_errors_total{warn_sel}", w["errors"])
-    links = [growth(f"DCGM_FI_DEV_NVLINK_{c}_ERROR_COUNT_TOTAL{sel(spec)}", "1h")
-             for c in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")]
+    xc = new_events(f"{FAMILY.xid_errors_total}{crit_sel}", w["errors"])
+    xw = new_events(f"{FAMILY.xid_errors_total}{warn_sel}", w["errors"])
+    links = [growth(f"{family}{sel(spec)}", "1h")
+             for family in (FAMILY.nvlink_crc_flit_errors, FAMILY.nvlink_crc_data_errors, FAMILY.nvlink_replay_errors,
+                            FAMILY.nvlink_recovery_errors)]
     nvl = f"sum by ({GPU}) (\n    " + "\n    or ".join(tagged(x, f"link{i}") for i, x in enumerate(links)) + "\n  )"
-    pcie = growth(f"DCGM_FI_DEV_PCIE_REPLAY_COUNTER{sel(spec)}", "1h")
+    pcie = growth(f"{FAMILY.pcie_replay_counter}{sel(spec)}", "1h")
     return {"xid_critical": penalty(0.9, op(xc, "/", threshold(spec, "critical_xids_budget"))),
             "xid_warning": penalty(0.5, f"{xw} / 10"),
             "nvlink_errors": penalty(0.7, op(nvl, "/", threshold(spec, "nvlink_errors_per_hour_budget"))),

@@ -9,6 +9,7 @@ import jinja2
 import yaml
 
 from gpuhealth import catalog
+from gpuhealth.catalog import FAMILY
 from gpuhealth.durations import whole_seconds
 from gpuhealth.rules import expressions as ex
 from gpuhealth.rules.spec import Spec
@@ -17,7 +18,7 @@ from gpuhealth.rules.spec import Spec
 # floor, the signal's name in group names)
 VALIDATED = {f.name: (f.lo, f.hi) for f in catalog.VALIDATED}
 ANOMALY_FAMILIES = {f.name: (f.anomaly.floor, f.anomaly.signal.replace("_", "-")) for f in catalog.ANOMALY_FIELDS}
-TREND_COUNTERS = ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS")
+TREND_COUNTERS = (FAMILY.ecc_sbe_agg, FAMILY.correctable_remapped_rows)
 
 
 @dataclass
@@ -47,7 +48,7 @@ def inventory_rules(spec: Spec) -> list[Rule]:
     keep = whole_seconds(spec.windows["inventory"])
     return [
         Rule(record="gpu:last_seen:timestamp", expr=(
-            f"max by (UUID, Hostname, modelName, instance, job) (timestamp(DCGM_FI_DEV_GPU_TEMP{{{s}}}))\n"
+            f"max by (UUID, Hostname, modelName, instance, job) (timestamp({FAMILY.gpu_temp}{{{s}}}))\n"
             f"or (gpu:last_seen:timestamp > time() - {keep})")),
         Rule(record="gpu:identity:info", expr=(
             # count by: the value 1 without two more passes of arithmetic over every GPU
@@ -68,7 +69,7 @@ def placement_rules(spec: Spec) -> list[Rule]:
 def absent_rules(spec: Spec) -> list[Rule]:
     """The GPUs of the inventory whose telemetry stopped."""
     return [Rule(record="gpu:telemetry_absent:info",
-                 expr=f"gpu:identity:info unless on (UUID) DCGM_FI_DEV_GPU_TEMP{{{spec.selector}}}")]
+                 expr=f"gpu:identity:info unless on (UUID) {FAMILY.gpu_temp}{{{spec.selector}}}")]
 
 
 def threshold_rules(spec: Spec) -> list[Rule]:
@@ -82,7 +83,7 @@ def threshold_rules(spec: Spec) -> list[Rule]:
 
 def slug(family: str) -> str:
     """A family's short name in group names: DCGM_FI_DEV_GPU_TEMP -> gpu-temp."""
-    return family.removeprefix("DCGM_FI_DEV_").lower().replace("_", "-")
+    return family.removeprefix(catalog.DCGM_PREFIX).lower().replace("_", "-")
 
 
 INVALID_INFO = "gpu:telemetry_invalid:info"  # per GPU and family with an invalid sample (sparse)
@@ -144,11 +145,11 @@ def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], ...]:
             f"/ on (modelName, rack) group_left clamp_min(stddev by (modelName, rack) ({avg}), {floor:g})"))]
         hourly[signal] = [Rule(record=mean1h, expr=f"avg_over_time({avg}[1h])"),
                           Rule(record=var1h, expr=f"stdvar_over_time({avg}[1h])")]
-    at_load = "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m_at_load"
+    at_load = f"gpu:{FAMILY.gpu_temp}:avg5m_at_load"
     averages["gpu-temp"].append(Rule(record=at_load, expr=(
-        "gpu:DCGM_FI_DEV_GPU_TEMP:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:DCGM_FI_DEV_GPU_UTIL:valid[5m]))"
+        f"gpu:{FAMILY.gpu_temp}:avg5m and on (UUID) max by (UUID) (avg_over_time(gpu:{FAMILY.gpu_util}:valid[5m]))"
         " > 50")))
-    hourly["gpu-temp"].append(Rule(record="gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load",
+    hourly["gpu-temp"].append(Rule(record=f"gpu:{FAMILY.gpu_temp}:avg1h_at_load",
                                    expr=f"avg_over_time({at_load}[1h])"))
     hourly["counters"] = [Rule(record=f"gpu:{fam}:max1h", expr=f"max by (UUID) ({fam}{{{spec.selector}}})")
                           for fam in TREND_COUNTERS]
@@ -158,8 +159,8 @@ def anomaly_rules(spec: Spec) -> tuple[dict[str, list[Rule]], ...]:
 def trend_rules(spec: Spec) -> list[Rule]:
     """predict_linear over the last day of hourly points: temperature at load, ECC and remap counters."""
     t = spec.windows["trend"]
-    rules = [Rule(record=f"gpu:DCGM_FI_DEV_GPU_TEMP:predict_linear{t}_at_load",
-                  expr=f"predict_linear(gpu:DCGM_FI_DEV_GPU_TEMP:avg1h_at_load[{t}], 86400)")]
+    rules = [Rule(record=f"gpu:{FAMILY.gpu_temp}:predict_linear{t}_at_load",
+                  expr=f"predict_linear(gpu:{FAMILY.gpu_temp}:avg1h_at_load[{t}], 86400)")]
     rules += [Rule(record=f"gpu:{fam}:predict_linear7d", expr=f"predict_linear(gpu:{fam}:max1h[{t}], 7 * 86400)")
               for fam in TREND_COUNTERS]
     return rules
@@ -269,12 +270,12 @@ def alert_groups(spec: Spec) -> list[Group]:
     ident = "* on (UUID) group_left (Hostname, modelName) gpu:identity:info"
 
     def xid_expr(codes: str) -> str:
-        sel_ = f'gpuhealth_xid_errors_total{{{s}, xid=~"{codes}"}}'
+        sel_ = f'{FAMILY.xid_errors_total}{{{s}, xid=~"{codes}"}}'
         new = f"(({sel_} > 0) unless {sel_} offset 10m)"
         return f"(max by (UUID, xid) (increase({sel_}[10m]) > 0 or {new})) {ident}"
 
     def temp_above(offset: float) -> str:
-        return ex.above_threshold(spec, "gpu:DCGM_FI_DEV_GPU_TEMP:valid", "slowdown_celsius", offset)
+        return ex.above_threshold(spec, f"gpu:{FAMILY.gpu_temp}:valid", "slowdown_celsius", offset)
 
     def power_above(ratio: float) -> str:
         return f"{ex.POWER_OVER_LIMIT} > {ratio:g}"
@@ -283,8 +284,8 @@ def alert_groups(spec: Spec) -> list[Group]:
     # a DBE in the last 10 minutes: increase() reads the window once, where a difference reads the
     # family twice (a `> 0` test, so its extrapolation cannot matter); remaps in the last hour: the
     # exact difference, which reads two points instead of an hour of samples
-    unc_new = ex.growth(f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{s}}}", "1h")
-    dbe_new = ex.by_gpu(f"increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{s}}}[10m]) > 0")
+    unc_new = ex.growth(f"{FAMILY.uncorrectable_remapped_rows}{{{s}}}", "1h")
+    dbe_new = ex.by_gpu(f"increase({FAMILY.ecc_dbe_vol}{{{s}}}[10m]) > 0")
     brake = ex.clock_event_share(spec, 'reason="hw_power_brake"') + " > 0.05"
 
     a = spec.alerts
@@ -309,12 +310,12 @@ def alert_groups(spec: Spec) -> list[Group]:
                    "warning", "A GPU remapped memory rows after uncorrectable errors.",
                    GPU_DESC + " remapped rows for uncorrectable errors in the last hour; a reset is needed to apply "
                    "the remap."),
-            _alert(spec, "GpuRowRemapFailure", ex.by_gpu(f"DCGM_FI_DEV_ROW_REMAP_FAILURE{{{s}}} == 1"), "0m",
+            _alert(spec, "GpuRowRemapFailure", ex.by_gpu(f"{FAMILY.row_remap_failure}{{{s}}} == 1"), "0m",
                    "critical", "A GPU could not remap a failing memory row.",
                    GPU_DESC + " has a row-remapping failure: its memory cannot be repaired in the field; replace it."),
         ],
         "hardware": [
-            _alert(spec, "GpuFallenOffBus", f"max by (UUID) (gpuhealth_gpu_up{{{s}}} == 0) {ident}", "1m", "critical",
+            _alert(spec, "GpuFallenOffBus", f"max by (UUID) ({FAMILY.gpu_up}{{{s}}} == 0) {ident}", "1m", "critical",
                    "A GPU stopped answering NVML (fallen off the bus).",
                    GPU_DESC + " does not answer NVML calls; jobs on it have failed."),
         ],

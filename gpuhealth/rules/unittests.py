@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from gpuhealth.catalog import FAMILY
 from gpuhealth.rules.generate import alert_groups
 from gpuhealth.rules.spec import Spec
 
@@ -32,18 +33,18 @@ def _labels(gpu: str, own: bool = False, **extra: str) -> str:
 
 
 HEALTHY = {  # family -> promtool values for a healthy GPU over 60 minutes at 1m
-    "DCGM_FI_DEV_GPU_TEMP": "60x60", "DCGM_FI_DEV_MEMORY_TEMP": "66x60", "DCGM_FI_DEV_POWER_USAGE": "400x60",
-    "DCGM_FI_DEV_POWER_MGMT_LIMIT": "700x60", "DCGM_FI_DEV_GPU_UTIL": "90x60", "DCGM_FI_DEV_SM_CLOCK": "1980x60",
-    "DCGM_FI_DEV_MAX_SM_CLOCK": "1980x60",
-    "DCGM_FI_DEV_PCIE_LINK_GEN": "5x60", "DCGM_FI_DEV_PCIE_MAX_LINK_GEN": "5x60",
-    "DCGM_FI_DEV_PCIE_LINK_WIDTH": "16x60",
-    "DCGM_FI_DEV_PCIE_MAX_LINK_WIDTH": "16x60", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "0x60",
-    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "0x60", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS": "0x60",
-    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "0x60", "DCGM_FI_DEV_ROW_REMAP_FAILURE": "0x60",
-    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": "0x60", "DCGM_FI_DEV_POWER_VIOLATION": "0x60",
-    "DCGM_FI_DEV_THERMAL_VIOLATION": "0x60",
+    FAMILY.gpu_temp: "60x60", FAMILY.memory_temp: "66x60", FAMILY.power_usage: "400x60",
+    FAMILY.power_mgmt_limit: "700x60", FAMILY.gpu_util: "90x60", FAMILY.sm_clock: "1980x60",
+    FAMILY.max_sm_clock: "1980x60",
+    FAMILY.pcie_link_gen: "5x60", FAMILY.pcie_max_link_gen: "5x60",
+    FAMILY.pcie_link_width: "16x60",
+    FAMILY.pcie_max_link_width: "16x60", FAMILY.ecc_sbe_vol: "0x60",
+    FAMILY.ecc_dbe_vol: "0x60", FAMILY.correctable_remapped_rows: "0x60",
+    FAMILY.uncorrectable_remapped_rows: "0x60", FAMILY.row_remap_failure: "0x60",
+    FAMILY.pcie_replay_counter: "0x60", FAMILY.power_violation: "0x60",
+    FAMILY.thermal_violation: "0x60",
 }
-OWN_HEALTHY = {"gpuhealth_gpu_up": "1x60"}
+OWN_HEALTHY = {FAMILY.gpu_up: "1x60"}
 
 
 @dataclass
@@ -95,34 +96,34 @@ def cases(spec: Spec) -> list[Case]:
     """The alert scenarios (B broken, A healthy)."""
     slow = next(m for m in spec.models if re.fullmatch(m.match, MODEL)).slowdown_celsius
     return [
-        Case("critical XID appears", "GpuXidCritical", {"gpuhealth_xid_errors_total|xid=79": "_x20 1x40"},
+        Case("critical XID appears", "GpuXidCritical", {f"{FAMILY.xid_errors_total}|xid=79": "_x20 1x40"},
              [{"severity": "critical", "xid": "79"}], "25m"),
-        Case("warning XID grows", "GpuXidWarning", {"gpuhealth_xid_errors_total|xid=63": "0x30 2x30"},
+        Case("warning XID grows", "GpuXidWarning", {f"{FAMILY.xid_errors_total}|xid=63": "0x30 2x30"},
              [{"severity": "warning", "xid": "63"}], "32m"),
-        Case("double-bit ECC error", "GpuDoubleBitEccError", {"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "0x30 2x30"},
+        Case("double-bit ECC error", "GpuDoubleBitEccError", {FAMILY.ecc_dbe_vol: "0x30 2x30"},
              [{"severity": "critical"}], "32m"),
         Case("uncorrectable row remap", "GpuUncorrectableRowRemap",
-             {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "0x70 1x20"}, [{"severity": "warning"}], "75m"),
-        Case("row remap failure", "GpuRowRemapFailure", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "0x30 1x30"},
+             {FAMILY.uncorrectable_remapped_rows: "0x70 1x20"}, [{"severity": "warning"}], "75m"),
+        Case("row remap failure", "GpuRowRemapFailure", {FAMILY.row_remap_failure: "0x30 1x30"},
              [{"severity": "critical"}], "32m"),
-        Case("fallen off the bus", "GpuFallenOffBus", {"gpuhealth_gpu_up": "1x30 0x30"},
+        Case("fallen off the bus", "GpuFallenOffBus", {FAMILY.gpu_up: "1x30 0x30"},
              [{"severity": "critical"}], "35m"),
-        Case("hot GPU near slowdown", "GpuTemperatureHigh", {"DCGM_FI_DEV_GPU_TEMP": f"{slow - 3:g}x60"},
+        Case("hot GPU near slowdown", "GpuTemperatureHigh", {FAMILY.gpu_temp: f"{slow - 3:g}x60"},
              [{"severity": "warning", "value": f"{slow - 3:g}"}]),
-        Case("GPU above slowdown", "GpuTemperatureHigh", {"DCGM_FI_DEV_GPU_TEMP": f"{slow + 2:g}x60"},
+        Case("GPU above slowdown", "GpuTemperatureHigh", {FAMILY.gpu_temp: f"{slow + 2:g}x60"},
              [{"severity": "warning", "value": f"{slow + 2:g}"}, {"severity": "critical", "value": f"{slow + 2:g}"}]),
-        Case("power over the limit", "GpuPowerAboveLimit", {"DCGM_FI_DEV_POWER_USAGE": "728x60"},
+        Case("power over the limit", "GpuPowerAboveLimit", {FAMILY.power_usage: "728x60"},
              [{"severity": "warning", "value": "104%"}]),
-        Case("power far over the limit", "GpuPowerAboveLimit", {"DCGM_FI_DEV_POWER_USAGE": "756x60"},
+        Case("power far over the limit", "GpuPowerAboveLimit", {FAMILY.power_usage: "756x60"},
              [{"severity": "warning", "value": "108%"}, {"severity": "critical", "value": "108%"}]),
-        Case("power brake", "GpuPowerBrakeSlowdown", {"gpuhealth_clock_event_active|reason=hw_power_brake": "1x60"},
+        Case("power brake", "GpuPowerBrakeSlowdown", {f"{FAMILY.clock_event_active}|reason=hw_power_brake": "1x60"},
              [{"severity": "warning", "value": "100%"}]),
         Case("failing memory drags the score down", "GpuHealthScoreLow",
-             {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"},
+             {FAMILY.row_remap_failure: "1x60"},
              [{"severity": "warning", "value": "0.00"}, {"severity": "critical", "value": "0.00"}]),
-        Case("impossible temperature", "GpuTelemetryInvalid", {"DCGM_FI_DEV_GPU_TEMP": "250x60"},
+        Case("impossible temperature", "GpuTelemetryInvalid", {FAMILY.gpu_temp: "250x60"},
              [{"severity": "warning", "value": "1"}]),
-        Case("telemetry stops", "GpuTelemetryAbsent", {"DCGM_FI_DEV_GPU_TEMP": "60x5"},
+        Case("telemetry stops", "GpuTelemetryAbsent", {FAMILY.gpu_temp: "60x5"},
              [{"severity": "warning"}], "25m"),
         Case("exporter down", "GpuExporterDown", {"up|job=gpuhealth,instance=node-1:9494": "1x20 0x40"},
              [{"severity": "critical", "_exporter": True}]),
@@ -135,10 +136,10 @@ def cases(spec: Spec) -> list[Case]:
 
 
 NEGATIVE = [  # benign look-alikes on B that must not fire the named alert
-    ("power capped at exactly the limit", "GpuPowerAboveLimit", {"DCGM_FI_DEV_POWER_USAGE": "700x60"}),
-    ("warm but below the warning", "GpuTemperatureHigh", {"DCGM_FI_DEV_GPU_TEMP": "80x60"}),
-    ("correctable errors only", "GpuDoubleBitEccError", {"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "0+10x60"}),
-    ("application XID", "GpuXidCritical", {"gpuhealth_xid_errors_total|xid=13": "0+1x60"}),
+    ("power capped at exactly the limit", "GpuPowerAboveLimit", {FAMILY.power_usage: "700x60"}),
+    ("warm but below the warning", "GpuTemperatureHigh", {FAMILY.gpu_temp: "80x60"}),
+    ("correctable errors only", "GpuDoubleBitEccError", {FAMILY.ecc_sbe_vol: "0+10x60"}),
+    ("application XID", "GpuXidCritical", {f"{FAMILY.xid_errors_total}|xid=13": "0+1x60"}),
     ("low failure probability", "GpuFailurePredicted",
      {"gpuhealth_failure_probability|horizon=7d,model=xgboost": "0.1x60"}),
     ("only the uncalibrated baseline is high", "GpuFailurePredicted",
@@ -146,7 +147,7 @@ NEGATIVE = [  # benign look-alikes on B that must not fire the named alert
       "gpuhealth_failure_probability|horizon=7d,model=xgboost": "0.01x60"}),
     ("recommended keep", "GpuActionRecommended", {"gpuhealth_recommended_action|action=keep": "1x120"}),
     ("a row remapped more than an hour ago", "GpuUncorrectableRowRemap",
-     {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "1x120"}),
+     {FAMILY.uncorrectable_remapped_rows: "1x120"}),
 ]
 LATE = ("GpuActionRecommended", "GpuUncorrectableRowRemap")  # negatives judged after an hour and a half
 
@@ -192,14 +193,14 @@ def tests_document(spec: Spec) -> dict:
                      for d in spec.weights]})
     slow = next(m for m in spec.models if re.fullmatch(m.match, MODEL))
     margin = slow.budgets["temp_warning_margin_celsius"]
-    edges = [("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius:g}x60", 0),
-             ("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius - margin:g}x60", 1),
-             ("thermal", "DCGM_FI_DEV_GPU_TEMP", f"{slow.slowdown_celsius - margin / 2:g}x60", 0.5),
-             ("memory", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "1x60", 0),
-             ("reliability", "gpuhealth_gpu_up", "0x60", 0),
-             ("performance", "DCGM_FI_DEV_PCIE_LINK_WIDTH", "8x60", 0.5),
-             ("performance", "DCGM_FI_DEV_PCIE_LINK_GEN", "4x60", 0.7),
-             ("performance", "DCGM_FI_DEV_SM_CLOCK", "990x60", 0)]  # half the maximum clock under load
+    edges = [("thermal", FAMILY.gpu_temp, f"{slow.slowdown_celsius:g}x60", 0),
+             ("thermal", FAMILY.gpu_temp, f"{slow.slowdown_celsius - margin:g}x60", 1),
+             ("thermal", FAMILY.gpu_temp, f"{slow.slowdown_celsius - margin / 2:g}x60", 0.5),
+             ("memory", FAMILY.row_remap_failure, "1x60", 0),
+             ("reliability", FAMILY.gpu_up, "0x60", 0),
+             ("performance", FAMILY.pcie_link_width, "8x60", 0.5),
+             ("performance", FAMILY.pcie_link_gen, "4x60", 0.7),
+             ("performance", FAMILY.sm_clock, "990x60", 0)]  # half the maximum clock under load
     identb = {"UUID": GPUS["B"], "Hostname": HOST, "modelName": MODEL}
     for dim, fam, values, want in edges:
         tests.append({"name": f"score edge: {dim} = {want} when {fam} is {values}", "interval": "1m",
@@ -207,15 +208,15 @@ def tests_document(spec: Spec) -> dict:
                       "promql_expr_test": [{"expr": f'gpu:health_{dim}:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
                                             "exp_samples": [{"labels": f"gpu:health_{dim}:score" + _plain(identb),
                                                              "value": want}]}]})
-    capped = {"DCGM_FI_DEV_SM_CLOCK": "990x60", "gpuhealth_clock_event_active|reason=power_cap": "1x60"}
+    capped = {FAMILY.sm_clock: "990x60", f"{FAMILY.clock_event_active}|reason=power_cap": "1x60"}
     tests.append({"name": "score edge: a clock held down by the power cap is not a performance fault", "interval": "1m",
                   "input_series": _series(Case("capped", "", capped)),
                   "promql_expr_test": [{"expr": f'gpu:health_performance:score{{UUID="{GPUS["B"]}"}}',
                                         "eval_time": "40m", "exp_samples": [
                                             {"labels": "gpu:health_performance:score" + _plain(identb), "value": 1}]}]})
     # NaN, infinity and values outside the range are invalid; the range's own ends are valid
-    invalid = {"DCGM_FI_DEV_GPU_TEMP": " ".join(["NaN"] * 61), "DCGM_FI_DEV_POWER_USAGE": " ".join(["Inf"] * 61),
-               "DCGM_FI_DEV_GPU_UTIL": "100.5x60", "DCGM_FI_DEV_MEMORY_TEMP": "130x60", "DCGM_FI_DEV_SM_CLOCK": "0x60"}
+    invalid = {FAMILY.gpu_temp: " ".join(["NaN"] * 61), FAMILY.power_usage: " ".join(["Inf"] * 61),
+               FAMILY.gpu_util: "100.5x60", FAMILY.memory_temp: "130x60", FAMILY.sm_clock: "0x60"}
     tests.append({"name": "validation: NaN, Inf and out-of-range samples are counted, the range's ends are not",
                   "interval": "1m", "input_series": _series(Case("invalid", "", invalid)),
                   "promql_expr_test": [
@@ -227,31 +228,31 @@ def tests_document(spec: Spec) -> dict:
                        "exp_samples": [{"labels": "fleet:telemetry_invalid:sum", "value": 3}]}]})
     stopped = {fam: v.split("x")[0] + "x10" for fam, v in HEALTHY.items()}
     tests.append({"name": "a GPU whose telemetry stopped has no scores (unknown), not healthy ones", "interval": "1m",
-                  "input_series": _series(Case("stopped", "", {**stopped, "gpuhealth_gpu_up": "1x10"})),
+                  "input_series": _series(Case("stopped", "", {**stopped, FAMILY.gpu_up: "1x10"})),
                   "promql_expr_test": [{"expr": f'{name}{{UUID="{GPUS["B"]}"}}', "eval_time": "40m", "exp_samples": []}
                                        for name in [*(f"gpu:health_{d}:score" for d in spec.weights),
                                                     "gpu:health:score"]]})
     tests.append({"name": "a GPU fallen off the bus scores 0 overall", "interval": "1m",
-                  "input_series": _series(Case("off the bus", "", {**stopped, "gpuhealth_gpu_up": "1x10 0x50"})),
+                  "input_series": _series(Case("off the bus", "", {**stopped, FAMILY.gpu_up: "1x10 0x50"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}}', "eval_time": "40m",
                                         "exp_samples": [{"labels": "gpu:health:score" + _plain(identb), "value": 0}]}]})
-    anomaly_series = [{"series": f"DCGM_FI_DEV_GPU_TEMP{_labels(g)}", "values": v}
+    anomaly_series = [{"series": f"{FAMILY.gpu_temp}{_labels(g)}", "values": v}
                       for g, v in (("A", "60x240"), ("B", "60x180 75x60"))]
     tests.append({"name": "a GPU warming against its own day has a high z-score, a steady one 0", "interval": "1m",
                   "input_series": anomaly_series,
                   "promql_expr_test": [
-                      {"expr": f'gpu:DCGM_FI_DEV_GPU_TEMP:zscore1d{{UUID="{GPUS["A"]}"}}', "eval_time": "220m",
-                       "exp_samples": [{"labels": "gpu:DCGM_FI_DEV_GPU_TEMP:zscore1d" + _plain(
+                      {"expr": f'gpu:{FAMILY.gpu_temp}:zscore1d{{UUID="{GPUS["A"]}"}}', "eval_time": "220m",
+                       "exp_samples": [{"labels": f"gpu:{FAMILY.gpu_temp}:zscore1d" + _plain(
                            {"UUID": GPUS["A"], "modelName": MODEL, "rack": HOST}), "value": 0}]},
-                      {"expr": f'gpu:DCGM_FI_DEV_GPU_TEMP:zscore1d{{UUID="{GPUS["B"]}"}} > bool 1',
+                      {"expr": f'gpu:{FAMILY.gpu_temp}:zscore1d{{UUID="{GPUS["B"]}"}} > bool 1',
                        "eval_time": "220m",
                        "exp_samples": [{"labels": _plain({"UUID": GPUS["B"], "modelName": MODEL, "rack": HOST}),
                                         "value": 1}]}]})
     tests.append({"name": "the worst dimension dominates the overall score", "interval": "1m",
-                  "input_series": _series(Case("worst", "", {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60"})),
+                  "input_series": _series(Case("worst", "", {FAMILY.row_remap_failure: "1x60"})),
                   "promql_expr_test": [{"expr": f'gpu:health:score{{UUID="{GPUS["B"]}"}} < bool 0.01',
                                         "eval_time": "40m", "exp_samples": [{"labels": _plain(identb), "value": 1}]}]})
-    placed_b = {"DCGM_FI_DEV_ROW_REMAP_FAILURE": "1x60", "gpuhealth_asset_info|datacenter=dc1,rack=r2,owner=ml": "1x60"}
+    placed_b = {FAMILY.row_remap_failure: "1x60", "gpuhealth_asset_info|datacenter=dc1,rack=r2,owner=ml": "1x60"}
     worst = 0.001  # B's overall score: a failed remap makes memory 0, clamped at 0.001
     rollups = [("fleet:gpu_health_score:avg", {}, (1 + worst) / 2), ("fleet:gpus:count", {}, 2),
                ("datacenter:gpu_health_score:avg", {"datacenter": "dc1"}, worst),

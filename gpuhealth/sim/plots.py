@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuhealth.catalog import FIELDS_BY_KEY
+from gpuhealth.catalog import DCGM_PREFIX, FIELDS_BY_KEY
 from gpuhealth.sim.fleet import DAY, FAULT_MODES, MODE_INDEX
 from gpuhealth.sim.history import HistoryConfig, make_fleet, simulate
 
@@ -67,7 +67,7 @@ def write_plots(out_dir: str | Path, config: HistoryConfig = CONFIG) -> list[Pat
                 ax.plot(t_rel, y, color=color, lw=0.8, label=label)
             unit = "share of time" if key.endswith("violation") and how == "rate" else (
                 f"{fld.unit}/h" if how == "rate" else fld.unit)
-            ax.set_ylabel(f"{fld.name.removeprefix('DCGM_FI_DEV_')}\n({unit})", fontsize=7)
+            ax.set_ylabel(f"{fld.name.removeprefix(DCGM_PREFIX)}\n({unit})", fontsize=7)
             ax.axvline(fleet.onset[i] / DAY, color="orange", ls="--", lw=0.8)
             ax.axvline(fleet.fail_at[i] / DAY, color="black", ls="--", lw=0.8)
         axes[0].legend(fontsize=7, loc="upper left")
