@@ -29,6 +29,7 @@ import requests
 import yaml
 
 from gpuhealth import stack
+from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.rules.spec import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -215,22 +216,21 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
 
 def _at_risk(prom_url: str, n: int = 5) -> list[str]:
     """Lines naming the GPUs most likely to fail within 7 days, their action and top factor."""
-    def q(expr: str) -> list[dict]:
-        body = requests.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=10).json()
-        return body.get("data", {}).get("result", [])
-
+    client = PromClient(prom_url, timeout=10, retries=0)
     primary = load_spec().prediction_model  # the analyzer's primary, as the prediction alerts read it
-    top = q(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d", model="{primary}"}}))')
-    actions = {r["metric"]["UUID"]: r["metric"].get("action", "") for r in q("gpuhealth_recommended_action == 1")}
+    top = client.instant(f'topk({n}, max by (UUID) (gpuhealth_failure_probability{{horizon="7d", '
+                         f'model="{primary}"}}))')
+    actions = {labels["UUID"]: labels.get("action", "")
+               for labels, _ in client.instant("gpuhealth_recommended_action == 1")}
     factors: dict[str, tuple[float, str]] = {}
-    for r in q("gpuhealth_failure_factor"):
-        uuid, value = r["metric"].get("UUID", ""), float(r["value"][1])
+    for labels, value in client.instant("gpuhealth_failure_factor"):
+        uuid = labels.get("UUID", "")
         if value > factors.get(uuid, (-1.0, ""))[0]:
-            factors[uuid] = (value, r["metric"].get("factor", ""))
+            factors[uuid] = (value, labels.get("factor", ""))
     lines = []
-    for r in sorted(top, key=lambda r: -float(r["value"][1])):
-        uuid = r["metric"]["UUID"]
-        lines.append(f"  {uuid}  p(fail 7d)={float(r['value'][1]):.2f}  action={actions.get(uuid, '?'):13s} "
+    for labels, p7 in sorted(top, key=lambda r: -r[1]):
+        uuid = labels["UUID"]
+        lines.append(f"  {uuid}  p(fail 7d)={p7:.2f}  action={actions.get(uuid, '?'):13s} "
                      f"main factor: {factors.get(uuid, (0, '?'))[1]}")
     return lines
 

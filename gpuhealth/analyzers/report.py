@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import jinja2
-import requests
 
 from gpuhealth import durations
 from gpuhealth.analyzers.economics import ACTIONS
+from gpuhealth.analyzers.promql import PromClient, PromQLError
 
 
 class ReportError(RuntimeError):
@@ -92,19 +92,11 @@ def horizon_days(text: str) -> float | None:
         return None
 
 
-def _query(session: requests.Session, url: str, expr: str, at: datetime) -> list[dict]:
+def _query(client: PromClient, expr: str, at: datetime) -> list[tuple[dict[str, str], float]]:
     try:
-        r = session.get(f"{url.rstrip('/')}/api/v1/query", params={"query": expr, "time": at.timestamp()},
-                        timeout=30)
-    except requests.RequestException as exc:
-        raise ReportError(f"{url}: cannot query Prometheus: {exc}") from None
-    try:
-        body = r.json()
-    except ValueError:
-        raise ReportError(f"{url}: query {expr!r}: HTTP {r.status_code}, not a Prometheus API answer") from None
-    if body.get("status") != "success":
-        raise ReportError(f"{url}: query {expr!r}: {body.get('errorType')}: {body.get('error')}")
-    return body["data"]["result"]
+        return client.instant(expr, at.timestamp())
+    except PromQLError as exc:
+        raise ReportError(f"{client.url}: cannot query Prometheus: {exc}") from None
 
 
 def fetch_fleet(url: str, at: datetime | None = None, selector: str | None = None) -> FleetReport:
@@ -123,39 +115,39 @@ def fetch_fleet(url: str, at: datetime | None = None, selector: str | None = Non
             return None
         return gpus.setdefault(uuid, GpuReport(uuid=uuid))
 
-    with requests.Session() as s:
-        def each(expr: str):
-            result = _query(s, url, expr, at)
-            if not result:
-                missing.append(expr)
-            for item in result:
-                value = float(item["value"][1])
-                g = gpu(item["metric"])
-                if g is not None and not math.isnan(value):
-                    yield g, item["metric"], value
+    client = PromClient(url, retries=1)  # one client for every query of the report
 
-        for g, labels, v in each("gpuhealth_failure_probability"):
-            days = horizon_days(labels.get("horizon", ""))
-            if days is not None:
-                g.probabilities[days] = max(g.probabilities.get(days, 0.0), v)
-        for g, labels, v in each("gpuhealth_npv_dollars"):
-            if labels.get("action") in ACTIONS:
-                g.npv[labels["action"]] = v
-        for g, labels, _ in each("gpuhealth_recommended_action == 1"):
-            g.action = labels.get("action")
-        for g, _, v in each("gpuhealth_market_value_dollars"):
-            g.market_value = v
-        for g, labels, v in each("gpu:health:score"):
-            g.health_score = v
-            g.host = labels.get("Hostname", labels.get("hostname", g.host))
-            if labels.get("modelName"):
-                g.model = labels["modelName"]
-        for g, labels, _ in each("gpuhealth_asset_info"):
-            g.model = labels.get("model") or g.model
-            g.datacenter = labels.get("datacenter", "")
-            g.host = g.host or labels.get("node", "")
-        matched = {item["metric"].get("UUID") for item in
-                   _query(s, url, f"group by (UUID) (last_over_time({COVERAGE_METRIC}{{{selector}}}[7d]))", at)}
+    def each(expr: str):
+        result = _query(client, expr, at)
+        if not result:
+            missing.append(expr)
+        for labels, value in result:
+            g = gpu(labels)
+            if g is not None and not math.isnan(value):
+                yield g, labels, value
+
+    for g, labels, v in each("gpuhealth_failure_probability"):
+        days = horizon_days(labels.get("horizon", ""))
+        if days is not None:
+            g.probabilities[days] = max(g.probabilities.get(days, 0.0), v)
+    for g, labels, v in each("gpuhealth_npv_dollars"):
+        if labels.get("action") in ACTIONS:
+            g.npv[labels["action"]] = v
+    for g, labels, _ in each("gpuhealth_recommended_action == 1"):
+        g.action = labels.get("action")
+    for g, _, v in each("gpuhealth_market_value_dollars"):
+        g.market_value = v
+    for g, labels, v in each("gpu:health:score"):
+        g.health_score = v
+        g.host = labels.get("Hostname", labels.get("hostname", g.host))
+        if labels.get("modelName"):
+            g.model = labels["modelName"]
+    for g, labels, _ in each("gpuhealth_asset_info"):
+        g.model = labels.get("model") or g.model
+        g.datacenter = labels.get("datacenter", "")
+        g.host = g.host or labels.get("node", "")
+    matched = {labels.get("UUID") for labels, _ in
+               _query(client, f"group by (UUID) (last_over_time({COVERAGE_METRIC}{{{selector}}}[7d]))", at)}
     if not matched - {None}:
         raise ReportError(f"{url}: selector {selector} matches no GPU's {COVERAGE_METRIC} in the week before "
                           f"{at.isoformat()} (set --selector or the rule spec's selector)")
