@@ -18,15 +18,20 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _ORDER = ("y", "w", "d", "h", "m", "s", "ms")
 
 
+def _number(text: str) -> float | None:
+    """The text as a bare number, None when it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def seconds(text: str, bare_unit: str = "s") -> float:
     """Seconds in a duration such as 500ms, 5m or 1h30m (a bare number is in ``bare_unit``); ValueError
     naming the text when it is none, or is negative, infinite or not a number."""
     s = str(text).strip()
-    try:
-        value = float(s)
-    except ValueError:
-        pass
-    else:
+    value = _number(s)
+    if value is not None:
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"expected a duration like 30s, 5m or 1h, got {text!r}")
         return value * UNIT_SECONDS[bare_unit]
@@ -50,11 +55,8 @@ def whole_seconds(text: str) -> int:
 def instant(text: str) -> float:
     """Unix seconds from RFC 3339 (without an offset: UTC) or Unix seconds; ValueError naming the text."""
     s = str(text).strip()
-    try:
-        value = float(s)
-    except ValueError:
-        pass
-    else:
+    value = _number(s)
+    if value is not None:
         if not math.isfinite(value):
             raise ValueError(f"expected RFC 3339 or Unix seconds, got {text!r}")
         return value
