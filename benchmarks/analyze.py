@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 from gpuhealth import stack
-from gpuhealth.analyzers.assets import read_inventory_file
-from gpuhealth.analyzers.collector import VerdictCollector
 from gpuhealth.analyzers.cycle import Analyzer
-from gpuhealth.analyzers.exposition import render
-from gpuhealth.analyzers.pricing import load_pricing
+from gpuhealth.analyzers.economics.pricing import load_pricing
+from gpuhealth.analyzers.inventory import read_inventory_file
+from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
 from gpuhealth.analyzers.promql import PromClient
-from gpuhealth.analyzers.registry import DEFAULT, load_version
+from gpuhealth.analyzers.serve.collector import VerdictCollector
+from gpuhealth.analyzers.serve.exposition import render
 
 
 def rss_mb() -> float:

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from gpuhealth.analyzers.economics import GpuEconInput, economics_metric_families, value_fleet, value_gpu
-from gpuhealth.analyzers.pricing import load_pricing
+from gpuhealth.analyzers.economics.pricing import load_pricing
+from gpuhealth.analyzers.economics.valuation import GpuEconInput, economics_metric_families, value_fleet, value_gpu
 from gpuhealth.catalog import Asset
 
 MODELS = ["NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB", "NVIDIA H200", "NVIDIA L40S"]

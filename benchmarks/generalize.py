@@ -9,7 +9,7 @@ times from hours to three weeks, magnitudes, noise levels, driver reloads and mo
 look-alikes), two of the simulator's own kind, one of each with every family and one with
 dcgm-exporter's default families only (the one with variety sampled every 2 minutes, the others
 every 5). Each split trains every model on the rows
-without the held-out kind and tests on the rows with it (``analyzers/validation.py``); the heuristic
+without the held-out kind and tests on the rows with it (``analyzers/predict/validation.py``); the heuristic
 is not trained and is the baseline. Printed per split and model, on failures with a precursor:
 PR-AUC 7 d and its ratio to the heuristic's, recall at precision >= 0.8, median lead, and the first two
 again without the rows from before the precursor began (nothing to see yet); and on every test row, as
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuhealth.analyzers.features import PEER_FEATURES
-from gpuhealth.analyzers.models import XGBOOST_FEATURES, XGBoostModel
-from gpuhealth.analyzers.training import TRAINING_FLEETS, training_rows
-from gpuhealth.analyzers.validation import SPLIT_KINDS, cross_validate
+from gpuhealth.analyzers.predict.features import PEER_FEATURES
+from gpuhealth.analyzers.predict.models import XGBOOST_FEATURES, XGBoostModel
+from gpuhealth.analyzers.predict.training import TRAINING_FLEETS, training_rows
+from gpuhealth.analyzers.predict.validation import SPLIT_KINDS, cross_validate
 
 
 def row(split, kind: str, m: dict, base: dict) -> str:

@@ -52,9 +52,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gpuhealth.analyzers.decisions import decision_quality
-from gpuhealth.analyzers.registry import DEFAULT, load_version
-from gpuhealth.analyzers.training import Dataset, average_precision, evaluate, sim_dataset, subset_prediction
+from gpuhealth.analyzers.economics.decisions import decision_quality
+from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
+from gpuhealth.analyzers.predict.training import Dataset, average_precision, evaluate, sim_dataset, subset_prediction
 
 DAY = 86400.0
 AGES = {"2h": 7200.0, "2d": 2 * DAY, "3w": 21 * DAY}
@@ -166,9 +166,9 @@ def decisions(args: argparse.Namespace) -> None:
     """The decision table: false actions, missed failures and expected against real failures, by fleet
     and age of history."""
     from gpuhealth import stack
-    from gpuhealth.analyzers.assets import load_inventory
     from gpuhealth.analyzers.cycle import Analyzer
-    from gpuhealth.analyzers.pricing import load_pricing
+    from gpuhealth.analyzers.economics.pricing import load_pricing
+    from gpuhealth.analyzers.inventory import load_inventory
     from gpuhealth.analyzers.promql import PromClient
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gpuhealth-decisions-"))

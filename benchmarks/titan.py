@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuhealth.analyzers.lifetimes import fit_weibull, kaplan_meier, weibull_survival
+from gpuhealth.analyzers.predict.lifetimes import fit_weibull, kaplan_meier, weibull_survival
 
 CSV = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "titan" / "gc_summary_loc.csv"
 YEARS = (1, 2, 3, 4, 5, 6)
@@ -50,11 +50,11 @@ def healthy_row_with_one_dbe() -> list[tuple[str, float, str]]:
     """The packaged XGBoost's 7-day probability and the economics' action for a healthy H100 of two years,
     as is, with one DBE this week (as dcgm-exporter with its ECC fields on shows it) and with one DBE and
     its XID 48 within the day (as gpuhealth's exporter shows it)."""
-    from gpuhealth.analyzers.decisions import ECON_FEATURES, econ_input
-    from gpuhealth.analyzers.economics import value_fleet
-    from gpuhealth.analyzers.features import MODEL_FEATURES
-    from gpuhealth.analyzers.pricing import load_pricing
-    from gpuhealth.analyzers.registry import DEFAULT, load_version
+    from gpuhealth.analyzers.economics.decisions import ECON_FEATURES, econ_input
+    from gpuhealth.analyzers.economics.pricing import load_pricing
+    from gpuhealth.analyzers.economics.valuation import value_fleet
+    from gpuhealth.analyzers.predict.features import MODEL_FEATURES
+    from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
 
     cases = {"healthy": {}, "one DBE": {"dbe_7d": 1.0},
              "one DBE and its XID 48": {"dbe_7d": 1.0, "xid_critical_1d": 1.0, "xid_critical_7d": 1.0}}
@@ -79,7 +79,7 @@ def healthy_row_with_one_dbe() -> list[tuple[str, float, str]]:
 
 
 def main() -> None:
-    from gpuhealth.analyzers.pricing import load_pricing
+    from gpuhealth.analyzers.economics.pricing import load_pricing
     from gpuhealth.sim.fleet import WEIBULL_SHAPE, FleetConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

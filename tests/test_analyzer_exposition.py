@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from gpuhealth.analyzers.exposition import render
+from gpuhealth.analyzers.serve.exposition import render
 
 
 class _Families:

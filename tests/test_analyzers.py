@@ -13,13 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
-from gpuhealth.analyzers.collector import VerdictCollector
 from gpuhealth.analyzers.cycle import CycleResult, Verdict, remaining_life_days
-from gpuhealth.analyzers.features import FEATURES, MODEL_FEATURES, Feature
-from gpuhealth.analyzers.models import HeuristicModel, ModelError, SurvivalModel, XGBoostModel, load, save
-from gpuhealth.analyzers.promql import PromClient, PromQLError
-from gpuhealth.analyzers.registry import DEFAULT, load_version
-from gpuhealth.analyzers.training import (
+from gpuhealth.analyzers.predict.features import FEATURES, MODEL_FEATURES, Feature
+from gpuhealth.analyzers.predict.models import HeuristicModel, ModelError, SurvivalModel, XGBoostModel, load, save
+from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
+from gpuhealth.analyzers.predict.training import (
     SIM_PART_GPUS,
     Dataset,
     average_precision,
@@ -27,6 +25,8 @@ from gpuhealth.analyzers.training import (
     median_lead_days,
     recall_at_precision,
 )
+from gpuhealth.analyzers.promql import PromClient, PromQLError
+from gpuhealth.analyzers.serve.collector import VerdictCollector
 
 IDX = {n: i for i, n in enumerate(MODEL_FEATURES)}
 
@@ -121,7 +121,7 @@ def test_trained_models_keep_their_training_base_rate_and_older_files_are_refuse
         with pytest.raises(ModelError, match=r"base_rate.*train it again"):
             load(tmp_path / model.kind)
     assert HeuristicModel().fit(x, y).base_rate == {}  # not trained: never shifted
-    from gpuhealth.analyzers.models import MODEL_KINDS, Model
+    from gpuhealth.analyzers.predict.models import MODEL_KINDS, Model
 
     assert all(isinstance(kind(), Model) for kind in MODEL_KINDS.values())
 
@@ -129,7 +129,7 @@ def test_trained_models_keep_their_training_base_rate_and_older_files_are_refuse
 def test_fleet_odds_take_a_model_from_its_training_base_rate_to_each_gpus_own():
     """A GPU that the model rates exactly at its training base rate (nothing known either way) ends at its
     own prior; one rated above it stays above its prior, by the same odds ratio; 7 days keep their share."""
-    from gpuhealth.analyzers.registry import calibrate, fleet_odds
+    from gpuhealth.analyzers.predict.registry import calibrate, fleet_odds
 
     base = {"7d": 0.04, "30d": 0.1}
     prior = np.array([0.1, 0.01, 0.002, 0.01])
@@ -211,7 +211,7 @@ def _raw(**over) -> dict[str, np.ndarray]:
 
 def test_a_young_history_never_raises_the_accelerations():
     """Over 2 hours the day's and the week's growth are the same few events: no acceleration."""
-    from gpuhealth.analyzers.features import derive
+    from gpuhealth.analyzers.predict.features import derive
 
     young = derive(_raw(sbe_1d=6, sbe_7d=6, pcie_replay_1d=4, pcie_replay_7d=4, history_days=1 / 12), np.array([1.0]))
     full = derive(_raw(sbe_1d=6, sbe_7d=6, pcie_replay_1d=4, pcie_replay_7d=4, history_days=7), np.array([1.0]))
@@ -223,14 +223,14 @@ def test_a_young_history_never_raises_the_accelerations():
 
 
 def test_a_young_history_scales_the_brake_share_to_the_whole_day():
-    from gpuhealth.analyzers.features import derive
+    from gpuhealth.analyzers.predict.features import derive
 
     assert derive(_raw(brake_1d=0.5, history_days=0.25), np.array([1.0]))["brake_1d"][0] == pytest.approx(0.125)
     assert derive(_raw(brake_1d=0.5, history_days=4), np.array([1.0]))["brake_1d"][0] == pytest.approx(0.5)
 
 
 def test_frame_status_tells_judged_down_and_unknown():
-    from gpuhealth.analyzers.features import FeatureFrame, derive
+    from gpuhealth.analyzers.predict.features import FeatureFrame, derive
 
     rows = {"judged": dict(temp_now=50, power_1d=300, temp_7d=50, up_now=1),
             "silent": dict(power_1d=300, temp_7d=50),  # dcgm-exporter dropped it: no up series
@@ -327,7 +327,7 @@ def test_refused_queries_are_not_retried_failed_ones_are_and_warnings_stay_bound
 def test_the_analyzer_counts_failed_queries_not_failed_cycles():
     from types import SimpleNamespace
 
-    from gpuhealth.analyzers.service import AnalyzerService
+    from gpuhealth.analyzers.serve.service import AnalyzerService
 
     client = SimpleNamespace(errors=0)
 
@@ -364,7 +364,7 @@ def test_collector_exposition_is_promtool_clean(tmp_path):
 
 
 def test_calibration_shifts_odds_to_the_real_base_rate():
-    from gpuhealth.analyzers.registry import calibrate
+    from gpuhealth.analyzers.predict.registry import calibrate
 
     out = calibrate({"7d": np.array([0.5, 0.99, 0.0])}, 1 / 40)
     assert out["7d"][0] == pytest.approx(1 / 41)  # odds 1 -> 1/40
@@ -382,8 +382,8 @@ def test_calibration_shifts_odds_to_the_real_base_rate():
 def test_reduced_features_are_the_ones_dcgm_exporters_default_counters_leave():
     """Every raw family off by default (and gpuhealth's own) set to NaN: the reduced model's features stay
     known, every other XGBoost feature whose NaN is not a value of its own becomes unknown."""
-    from gpuhealth.analyzers.features import PEER_MIN, derive
-    from gpuhealth.analyzers.models import NAN_IS_A_VALUE, REDUCED_FEATURES, XGBOOST_FEATURES
+    from gpuhealth.analyzers.predict.features import PEER_MIN, derive
+    from gpuhealth.analyzers.predict.models import NAN_IS_A_VALUE, REDUCED_FEATURES, XGBOOST_FEATURES
     from gpuhealth.catalog import FIELDS
 
     default_on = {f.name for f in FIELDS if f.dcgm_default}
@@ -402,7 +402,7 @@ def test_reduced_features_are_the_ones_dcgm_exporters_default_counters_leave():
 def test_trees_average_over_an_unknown_feature_by_the_training_rows_each_side():
     import xgboost as xgb
 
-    from gpuhealth.analyzers.models import _Trees
+    from gpuhealth.analyzers.predict.models import _Trees
 
     rng = np.random.default_rng(4)
     x = rng.uniform(0, 10, (2000, 2))
@@ -426,7 +426,7 @@ def test_an_absent_family_is_neither_healthy_nor_faulty_for_xgboost():
     """The packaged XGBoost on a healthy GPU: its NVLink and ECC families not exported must not read as
     failing (XGBoost's own missing-value side did: about 0.5 for every healthy GPU of dcgm-exporter)."""
 
-    from gpuhealth.analyzers.models import XGBoostModel
+    from gpuhealth.analyzers.predict.models import XGBoostModel
 
     packaged = load_version(DEFAULT)["xgboost"]
     model = XGBoostModel(features=packaged.features, boosters=packaged.boosters, pos_weight=packaged.pos_weight)
@@ -446,7 +446,7 @@ def test_an_absent_family_is_neither_healthy_nor_faulty_for_xgboost():
 
 
 def test_decision_quality_counts_false_actions_misses_and_expected_failures():
-    from gpuhealth.analyzers.decisions import decision_quality
+    from gpuhealth.analyzers.economics.decisions import decision_quality
 
     day = 86400.0
     at = np.zeros(6)
@@ -464,10 +464,10 @@ def test_decision_quality_counts_false_actions_misses_and_expected_failures():
 
 def test_a_young_gpu_reads_at_least_its_base_rate_and_keeps_its_evidence():
     from gpuhealth.analyzers.cycle import Analyzer
-    from gpuhealth.analyzers.economics import baseline_failure_probability
-    from gpuhealth.analyzers.features import FeatureFrame
-    from gpuhealth.analyzers.models import Prediction
-    from gpuhealth.analyzers.pricing import load_pricing
+    from gpuhealth.analyzers.economics.pricing import load_pricing
+    from gpuhealth.analyzers.economics.valuation import baseline_failure_probability
+    from gpuhealth.analyzers.predict.features import FeatureFrame
+    from gpuhealth.analyzers.predict.models import Prediction
 
     pricing = load_pricing()
     h100 = "NVIDIA H100 80GB HBM3"
@@ -489,7 +489,7 @@ def test_a_young_gpu_reads_at_least_its_base_rate_and_keeps_its_evidence():
 
 
 def test_growth_spans_stop_at_the_history_every_gpu_has():
-    from gpuhealth.analyzers.features import spans
+    from gpuhealth.analyzers.predict.features import spans
 
     assert spans("7d") == ("7d", "4d", "2d", "1d", "12h", "6h", "3h", "1h", "30m", "10m")
     # the coverage query's 0.0416667 days for one hour must keep the one-hour span
@@ -501,7 +501,7 @@ def test_growth_spans_stop_at_the_history_every_gpu_has():
 
 
 def test_gpus_without_the_full_families_are_judged_by_the_reduced_boosters():
-    from gpuhealth.analyzers.training import dcgm_default_view
+    from gpuhealth.analyzers.predict.training import dcgm_default_view
 
     packaged = load_version(DEFAULT)["xgboost"]
     assert packaged.reduced is not None
@@ -518,7 +518,7 @@ def test_gpus_without_the_full_families_are_judged_by_the_reduced_boosters():
 def test_peer_z_scores_compare_a_gpu_with_its_model_and_ignore_a_uniformly_noisy_model():
     """A GPU whose errors stand out among its model's GPUs scores high; a model whose GPUs all read the
     same (every one noisy, or every one at 0) scores 0; a model with too few GPUs is unknown."""
-    from gpuhealth.analyzers.features import PEER_MIN, derive
+    from gpuhealth.analyzers.predict.features import PEER_MIN, derive
 
     models = ["A"] * 8 + ["B"] * 8 + ["C"] * (PEER_MIN - 1)
     sbe = np.array([0, 0, 0, 1, 0, 0, 0, 500] + [300] * 8 + [0] * (PEER_MIN - 1), dtype=float)
@@ -534,7 +534,7 @@ def test_peer_z_scores_compare_a_gpu_with_its_model_and_ignore_a_uniformly_noisy
 
 
 def test_host_excess_is_heat_beyond_the_hosts_median():
-    from gpuhealth.analyzers.features import derive
+    from gpuhealth.analyzers.predict.features import derive
 
     raw = {f.name: np.full(8, np.nan) for f in FEATURES}
     # two hosts: one hot (every GPU 0.2 C/W), one normal (0.1) with one GPU at 0.15
@@ -547,8 +547,8 @@ def test_host_excess_is_heat_beyond_the_hosts_median():
 def test_rederive_recomputes_peer_features_per_fleet_and_instant_and_round_trips(tmp_path):
     """Rows keep their raw features: the model features come back the same from them, peers being the
     rows of one fleet at one instant (never another fleet's GPUs at the same instant)."""
-    from gpuhealth.analyzers.features import derive
-    from gpuhealth.analyzers.training import RAW_COLUMNS, rederive
+    from gpuhealth.analyzers.predict.features import derive
+    from gpuhealth.analyzers.predict.training import RAW_COLUMNS, rederive
 
     rng = np.random.default_rng(3)
     n = 24
@@ -586,7 +586,7 @@ def _meta_dataset() -> Dataset:
 
 
 def test_each_split_holds_a_whole_kind_out_of_training():
-    from gpuhealth.analyzers.validation import splits
+    from gpuhealth.analyzers.predict.validation import splits
 
     ds = _meta_dataset()
     out = {s.name: s for s in splits(ds)}
@@ -614,7 +614,7 @@ def test_each_split_holds_a_whole_kind_out_of_training():
 @given(st.booleans(), st.sampled_from(["full", "dcgm-default"]), st.integers(0, 10**6),
        st.sampled_from([15, 30, 60, 120, 300]))
 def test_a_training_fleet_reads_back_from_its_name(variety, families, seed, step):
-    from gpuhealth.analyzers.training import SimFleet
+    from gpuhealth.analyzers.predict.training import SimFleet
 
     f = SimFleet(variety, families, seed, step)
     assert SimFleet.parse(f.name) == f
@@ -622,7 +622,7 @@ def test_a_training_fleet_reads_back_from_its_name(variety, families, seed, step
 
 @pytest.mark.parametrize("bad", ["varity-full-s7", "variety-fll-s7", "variety-full-7", "variety-full-s7@2m", ""])
 def test_a_bad_training_fleet_name_is_an_error_naming_it(bad):
-    from gpuhealth.analyzers.training import SimFleet
+    from gpuhealth.analyzers.predict.training import SimFleet
 
     with pytest.raises(ValueError, match="fleet"):
         SimFleet.parse(bad)
@@ -631,7 +631,7 @@ def test_a_bad_training_fleet_name_is_an_error_naming_it(bad):
 def test_rows_before_a_precursor_began_are_left_out_of_the_begun_figures():
     """A failing GPU's rows from before its precursor began hold nothing to see: precursor_begun leaves
     them out (and only them), while the figures on failures with a precursor keep them."""
-    from gpuhealth.analyzers.validation import Split, before_onset, evaluate_split
+    from gpuhealth.analyzers.predict.validation import Split, before_onset, evaluate_split
 
     ds = _meta_dataset()
     n = len(ds.uuid)
@@ -653,7 +653,7 @@ def test_rows_before_a_precursor_began_are_left_out_of_the_begun_figures():
 def test_excess_over_prior_is_the_telemetrys_share_of_the_risk(p, q):
     """With the prior as a competing risk, the telemetry's own risk A makes up the rest:
     (1 - A)(1 - q) = 1 - p when p is above the prior, and A is 0 at or below it; never above p."""
-    from gpuhealth.analyzers.registry import excess_over_prior
+    from gpuhealth.analyzers.predict.registry import excess_over_prior
 
     a = float(excess_over_prior({"7d": np.array([p])}, {"7d": np.array([q])})["7d"][0])
     assert 0.0 <= a <= p + 1e-12

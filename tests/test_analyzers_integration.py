@@ -15,12 +15,12 @@ import psycopg
 import pytest
 import requests
 
-from gpuhealth.analyzers.collector import VerdictCollector
 from gpuhealth.analyzers.cycle import Analyzer
-from gpuhealth.analyzers.features import FEATURES, offline, online
-from gpuhealth.analyzers.models import HeuristicModel
+from gpuhealth.analyzers.predict.features import FEATURES, offline, online
+from gpuhealth.analyzers.predict.models import HeuristicModel
 from gpuhealth.analyzers.promql import PromClient
-from gpuhealth.analyzers.service import AnalyzerService, serve
+from gpuhealth.analyzers.serve.collector import VerdictCollector
+from gpuhealth.analyzers.serve.service import AnalyzerService, serve
 from gpuhealth.catalog import Asset
 from gpuhealth.exporter.backends.sim import SimBackend
 from gpuhealth.exporter.collectors import COLLECTORS

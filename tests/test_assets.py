@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpuhealth.analyzers.assets import (
+from gpuhealth.analyzers.economics.pricing import load_pricing
+from gpuhealth.analyzers.economics.valuation import GpuEconInput, value_fleet
+from gpuhealth.analyzers.inventory import (
     InventoryError,
     asset_metric_families,
     format_assets,
@@ -28,8 +30,6 @@ from gpuhealth.analyzers.assets import (
     read_inventory_file,
     write_recommendations,
 )
-from gpuhealth.analyzers.economics import GpuEconInput, value_fleet
-from gpuhealth.analyzers.pricing import load_pricing
 from gpuhealth.catalog import ASSET_COLUMNS, Asset
 from gpuhealth.cli import main
 from gpuhealth.sink.migrate import migrate

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpuhealth.analyzers.economics import (
+from gpuhealth.analyzers.economics.pricing import DEFAULT_PATH, PricingError, load_pricing, parse_pricing
+from gpuhealth.analyzers.economics.valuation import (
     ACTIONS,
     GpuEconInput,
     economics_metric_families,
     value_fleet,
     value_gpu,
 )
-from gpuhealth.analyzers.pricing import DEFAULT_PATH, PricingError, load_pricing, parse_pricing
 from gpuhealth.catalog import Asset
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -322,7 +322,7 @@ def test_simulated_fleet_failing_gpus_leave_healthy_young_gpus_stay():
 
 
 def test_heat_slowdown_beyond_the_host_costs_work_and_calls_for_a_repair_of_the_cooling():
-    from gpuhealth.analyzers.decisions import attributable_throttling, econ_input
+    from gpuhealth.analyzers.economics.decisions import attributable_throttling, econ_input
 
     # a hot rack slows every GPU of the host: none of it is one GPU's own
     shares = np.array([0.3, 0.32, 0.3, 0.31, 0.0, 0.02, 0.45, 0.0, 0.0, 0.0])
@@ -346,7 +346,7 @@ def test_a_critical_xid_within_the_day_is_acute_whatever_the_probabilities():
     """A GPU that logged a critical XID (a DBE, off the bus, an NVLink or GSP fault) within the day needs a
     reset or repair even where the models read little (on Titan 98 % of such GPUs were taken out): it is
     valued as failed and advised repair, saying why; application XIDs and a clean day leave it alone."""
-    from gpuhealth.analyzers.decisions import econ_input
+    from gpuhealth.analyzers.economics.decisions import econ_input
 
     pricing = load_pricing()
     row = {"age_days": 400.0, "power_1d": 500.0}

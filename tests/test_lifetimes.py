@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpuhealth.analyzers.lifetimes import fit_weibull, kaplan_meier, weibull_survival
+from gpuhealth.analyzers.predict.lifetimes import fit_weibull, kaplan_meier, weibull_survival
 
 
 def test_kaplan_meier_by_hand():

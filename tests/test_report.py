@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from gpuhealth.analyzers.economics import GpuEconInput, economics_metric_families, value_fleet
-from gpuhealth.analyzers.pricing import load_pricing
+from gpuhealth.analyzers.economics.pricing import load_pricing
+from gpuhealth.analyzers.economics.valuation import GpuEconInput, economics_metric_families, value_fleet
 from gpuhealth.analyzers.report import (
     FleetReport,
     GpuReport,

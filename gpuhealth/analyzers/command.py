@@ -36,12 +36,12 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
             models_dir: Path | None, primary: str | None, interval: str, listen: str, web_config_file: str | None,
             once: bool, as_json: bool, at: str | None, selector: str | None, rule_spec: str | None) -> None:
     """Predict failures, find anomalies and trends, value each GPU; serve it all as Prometheus gauges."""
-    from gpuhealth.analyzers.collector import VerdictCollector
     from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
-    from gpuhealth.analyzers.models import ModelError
+    from gpuhealth.analyzers.predict.models import ModelError
+    from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
     from gpuhealth.analyzers.promql import PromClient, PromQLError
-    from gpuhealth.analyzers.registry import DEFAULT, load_version
-    from gpuhealth.analyzers.service import AnalyzerService, serve
+    from gpuhealth.analyzers.serve.collector import VerdictCollector
+    from gpuhealth.analyzers.serve.service import AnalyzerService, serve
     from gpuhealth.web import WebConfigError, load_web_config, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -58,8 +58,8 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
         hdrs[name.strip()] = value.strip()
     assets, price = {}, None
     try:
-        from gpuhealth.analyzers.assets import load_inventory
-        from gpuhealth.analyzers.pricing import load_pricing
+        from gpuhealth.analyzers.economics.pricing import load_pricing
+        from gpuhealth.analyzers.inventory import load_inventory
 
         price = load_pricing(pricing)
         if inventory or dsn:
@@ -123,8 +123,8 @@ def model() -> None:
 def train(source: str, fleets: str | None, gpus: int, days: float, cache: Path | None, seed: int, hazard_scale: float,
           dsn: str | None, registry: Path, kinds: str, selector: str | None, rule_spec: str | None) -> None:
     """Train the models on labelled history, report held-out metrics and save a version."""
-    from gpuhealth.analyzers.registry import save_version
-    from gpuhealth.analyzers.training import (
+    from gpuhealth.analyzers.predict.registry import save_version
+    from gpuhealth.analyzers.predict.training import (
         TRAINING_FLEETS,
         SimFleet,
         timescaledb_dataset,
@@ -179,7 +179,7 @@ def train(source: str, fleets: str | None, gpus: int, days: float, cache: Path |
               show_default=True)
 def list_models(registry: Path) -> None:
     """The model versions in a registry, newest first, with their held-out PR-AUC."""
-    from gpuhealth.analyzers.registry import DEFAULT, list_versions
+    from gpuhealth.analyzers.predict.registry import DEFAULT, list_versions
 
     rows = list_versions(registry) + [dict(v, version=f"{v['version']} (packaged default)")
                                       for v in list_versions(DEFAULT.parent)]

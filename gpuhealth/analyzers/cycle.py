@@ -17,18 +17,18 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gpuhealth.analyzers import anomalies
-from gpuhealth.analyzers.decisions import (
+from gpuhealth.analyzers.economics.decisions import (
     ECON_FEATURES,
     attributable_throttling,
     econ_input,
     economic_utilization,
     utilization_measured,
 )
-from gpuhealth.analyzers.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
-from gpuhealth.analyzers.models import HORIZONS, Model, Prediction
+from gpuhealth.analyzers.predict import anomalies
+from gpuhealth.analyzers.predict.features import COVERAGE_METRIC, FeatureFrame, default_selector, online
+from gpuhealth.analyzers.predict.models import HORIZONS, Model, Prediction
+from gpuhealth.analyzers.predict.registry import calibrate, excess_over_prior, fleet_odds
 from gpuhealth.analyzers.promql import PromClient
-from gpuhealth.analyzers.registry import calibrate, excess_over_prior, fleet_odds
 from gpuhealth.catalog import Asset, age_days
 
 log = logging.getLogger("gpuhealth.analyzers")
@@ -209,8 +209,8 @@ class Analyzer:
     def priors(self, frame: FeatureFrame) -> dict[str, np.ndarray]:
         """Each GPU's probability of failing within each horizon before any telemetry: its model's
         published hazard at its age (the pricing's; its defaults without one), times base_rate_factor."""
-        from gpuhealth.analyzers.economics import baseline_failure_probability
-        from gpuhealth.analyzers.pricing import load_pricing
+        from gpuhealth.analyzers.economics.pricing import load_pricing
+        from gpuhealth.analyzers.economics.valuation import baseline_failure_probability
 
         pricing = self.pricing or load_pricing(None)
         models = [m or "default" for m in frame.model_names] if frame.model_names else ["default"] * len(frame.uuids)
@@ -240,7 +240,7 @@ class Analyzer:
         return self.client.by_uuid(expr, at)
 
     def _value(self, verdicts: list[Verdict], frame: FeatureFrame) -> None:
-        from gpuhealth.analyzers.economics import value_fleet
+        from gpuhealth.analyzers.economics.valuation import value_fleet
 
         index = {u: i for i, u in enumerate(frame.uuids)}
         c = frame.columns
@@ -280,6 +280,6 @@ class Analyzer:
                             "remaining_useful_life_days, factors) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)", rows)
         valuations = [v.valuation for v in result.verdicts if v.valuation is not None]
         if valuations:
-            from gpuhealth.analyzers.assets import write_recommendations
+            from gpuhealth.analyzers.inventory import write_recommendations
 
             write_recommendations(self.dsn, valuations, at)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gpuhealth.analyzers.assets import (
+from gpuhealth.analyzers.inventory import (
     InventoryError,
     format_assets,
     import_assets,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import jinja2
 
 from gpuhealth import durations
-from gpuhealth.analyzers.economics import ACTIONS
+from gpuhealth.analyzers.economics.valuation import ACTIONS
 from gpuhealth.analyzers.promql import PromClient, PromQLError
 
 
@@ -102,7 +102,7 @@ def _query(client: PromClient, expr: str, at: datetime) -> list[tuple[dict[str, 
 def fetch_fleet(url: str, at: datetime | None = None, selector: str | None = None) -> FleetReport:
     """Read every GPU's predictions, valuation, recommendation, health score and asset record at ``at``:
     the GPUs whose exporter series ``selector`` matches (default: the rule spec's), within the week."""
-    from gpuhealth.analyzers.features import COVERAGE_METRIC, default_selector
+    from gpuhealth.analyzers.predict.features import COVERAGE_METRIC, default_selector
 
     at = at or datetime.now(UTC)
     selector = selector or default_selector()

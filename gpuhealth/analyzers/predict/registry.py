@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuhealth.analyzers import models as m
+from gpuhealth.analyzers.predict import models as m
 
-DEFAULT = Path(str(resources.files("gpuhealth.analyzers").joinpath("trained/default")))
+DEFAULT = Path(str(resources.files("gpuhealth.analyzers.predict").joinpath("trained/default")))
 
 
 def save_version(registry: Path, trained: dict[str, m.Model], trained_on: str, dsn: str | None = None,
@@ -54,7 +54,7 @@ def fleet_odds(base_rate: dict[str, float], fleet_prior: np.ndarray, longest: st
     """The factor, per GPU, on a trained model's odds that takes its probabilities from the base rate of its
     training rows (``base_rate``: their share failing within each horizon) to the GPU's own before any
     telemetry (``fleet_prior``: its probability of failing within the longest horizon, from its model's
-    published hazard at its age; ``economics.baseline_failure_probability``). For ``calibrate``.
+    published hazard at its age; ``valuation.baseline_failure_probability``). For ``calibrate``.
 
     Training history is accelerated (hazard x k) and of its own mix of models and ages; a fleet has its
     own. One constant for the whole fleet (1/k) would leave an old H200 and a young L40S at the training

@@ -27,7 +27,7 @@ import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from gpuhealth.analyzers.pricing import DEFAULT_MODEL, Pricing
+from gpuhealth.analyzers.economics.pricing import DEFAULT_MODEL, Pricing
 from gpuhealth.catalog import Asset
 
 ACTIONS: tuple[str, ...] = ("keep", "repair", "sell", "decommission")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuhealth.analyzers.models import MODEL_KINDS
-from gpuhealth.analyzers.training import Dataset, evaluate, held_out, real_fleet_decisions, subset_prediction
+from gpuhealth.analyzers.predict.models import MODEL_KINDS
+from gpuhealth.analyzers.predict.training import Dataset, evaluate, held_out, real_fleet_decisions, subset_prediction
 
 # lead-time ranges held out one at a time (days of precursor before the failure)
 LEAD_RANGES: tuple[tuple[float, float], ...] = ((0.0, 2.0), (2.0, 7.0), (7.0, 60.0))

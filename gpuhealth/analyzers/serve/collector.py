@@ -66,11 +66,11 @@ class VerdictCollector:
         if r is not None:
             valuations = [v.valuation for v in r.verdicts if v.valuation is not None]
             if valuations:
-                from gpuhealth.analyzers.economics import economics_metric_families
+                from gpuhealth.analyzers.economics.valuation import economics_metric_families
 
                 yield from economics_metric_families(valuations, self.inventory)
         if self.inventory:
-            from gpuhealth.analyzers.assets import asset_metric_families
+            from gpuhealth.analyzers.inventory import asset_metric_families
 
             yield from asset_metric_families(self.inventory)
         yield GaugeMetricFamily("gpuhealth_analyzer_up", "Whether the last analysis cycle succeeded.",

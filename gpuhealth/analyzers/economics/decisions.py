@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gpuhealth.analyzers.economics import DEFAULT_AGE_DAYS, GpuEconInput
+from gpuhealth.analyzers.economics.valuation import DEFAULT_AGE_DAYS, GpuEconInput
 
 DAY = 86400.0
 ACTING = ("repair", "decommission")  # the actions that take a GPU out of service

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.optimize import minimize
 
-from gpuhealth.analyzers.features import MODEL_FEATURES, PEER_FEATURES
+from gpuhealth.analyzers.predict.features import MODEL_FEATURES, PEER_FEATURES
 
 HORIZONS = {"7d": 7.0, "30d": 30.0}
 

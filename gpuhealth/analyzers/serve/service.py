@@ -11,10 +11,10 @@ import json
 import logging
 import threading
 
-from gpuhealth.analyzers.collector import VerdictCollector
 from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
-from gpuhealth.analyzers.exposition import render
 from gpuhealth.analyzers.promql import PromQLError
+from gpuhealth.analyzers.serve.collector import VerdictCollector
+from gpuhealth.analyzers.serve.exposition import render
 from gpuhealth.web import GuardedHandler, GuardedServer, WebConfig, make_server
 
 log = logging.getLogger("gpuhealth.analyzers")

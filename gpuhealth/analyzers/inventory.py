@@ -30,7 +30,7 @@ from gpuhealth.catalog import (
 )
 
 if TYPE_CHECKING:
-    from gpuhealth.analyzers.economics import Valuation
+    from gpuhealth.analyzers.economics.valuation import Valuation
 
 STATUSES: tuple[str, ...] = ("active", "spare", "repair", "rma", "sold", "decommissioned")
 REQUIRED: tuple[str, ...] = ("uuid", "model", "purchase_date", "purchase_price_dollars")

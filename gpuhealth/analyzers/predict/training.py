@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gpuhealth.analyzers.decisions import (
+from gpuhealth.analyzers.economics.decisions import (
     ECON_FEATURES,
     MIN_UTILIZATION_DAYS,
     attributable_throttling,
@@ -29,8 +29,8 @@ from gpuhealth.analyzers.decisions import (
     econ_input,
     economic_utilization,
 )
-from gpuhealth.analyzers.features import FEATURES, MODEL_FEATURES, FeatureFrame, derive, group_rows
-from gpuhealth.analyzers.models import HORIZONS, MODEL_KINDS, Prediction
+from gpuhealth.analyzers.predict.features import FEATURES, MODEL_FEATURES, FeatureFrame, derive, group_rows
+from gpuhealth.analyzers.predict.models import HORIZONS, MODEL_KINDS, Prediction
 from gpuhealth.catalog import age_days
 
 DAY = 86400.0
@@ -237,8 +237,8 @@ def evaluate(ds: Dataset, pred: Prediction) -> dict:
 
 def recommended_actions(ds: Dataset, pred: Prediction, pricing=None) -> list[str]:
     """The action the economics recommends for each row, from its features and predicted probabilities."""
-    from gpuhealth.analyzers.economics import value_fleet
-    from gpuhealth.analyzers.pricing import load_pricing
+    from gpuhealth.analyzers.economics.pricing import load_pricing
+    from gpuhealth.analyzers.economics.valuation import value_fleet
 
     if ds.econ is None:
         raise ValueError("dataset: rows without the economics' inputs (a cache from an older version; rebuild it)")
@@ -261,9 +261,9 @@ def real_fleet_decisions(ds: Dataset, pred: Prediction, base_rate: dict[str, flo
     economics reading what they hold beyond it (``registry.excess_over_prior``), as the analyzer does,
     so that false actions and missed failures are those an operator would see; the expected failures
     are at the rows' own base rate, against their real failures."""
-    from gpuhealth.analyzers.economics import baseline_failure_probability
-    from gpuhealth.analyzers.pricing import load_pricing
-    from gpuhealth.analyzers.registry import calibrate, excess_over_prior, fleet_odds
+    from gpuhealth.analyzers.economics.pricing import load_pricing
+    from gpuhealth.analyzers.economics.valuation import baseline_failure_probability
+    from gpuhealth.analyzers.predict.registry import calibrate, excess_over_prior, fleet_odds
 
     pricing = pricing or load_pricing()
     names, age = [str(n) for n in ds.model_name], ds.x[:, MODEL_FEATURES.index("age_days")]
@@ -282,7 +282,7 @@ def real_fleet_decisions(ds: Dataset, pred: Prediction, base_rate: dict[str, flo
 def dcgm_default_view(x: np.ndarray) -> np.ndarray:
     """A MODEL_FEATURES matrix as a fleet exported by dcgm-exporter's default counters would give it: every
     feature but REDUCED_FEATURES and the day's temperature, power and utilisation (and the age) unknown."""
-    from gpuhealth.analyzers.models import REDUCED_FEATURES
+    from gpuhealth.analyzers.predict.models import REDUCED_FEATURES
 
     kept = {*REDUCED_FEATURES, "thermal_r_1d", "util_1d", "age_days"}
     out = x.copy()
@@ -425,7 +425,7 @@ def _sim_fleet(cfg, step_hours: float, workdir: Path | None, progress: bool | No
     import csv
 
     from gpuhealth import stack
-    from gpuhealth.analyzers.features import default_selector, online
+    from gpuhealth.analyzers.predict.features import default_selector, online
     from gpuhealth.analyzers.promql import PromClient
     from gpuhealth.sim.history import generate_history
 
@@ -470,7 +470,7 @@ def timescaledb_dataset(dsn: str, step_hours: float = 6.0, progress: bool | None
     """Rows from stored history: features by SQL over the sink's rollups, labels from gpu_failures."""
     import psycopg
 
-    from gpuhealth.analyzers.features import offline
+    from gpuhealth.analyzers.predict.features import offline
 
     with psycopg.connect(dsn) as conn:
         first, last = conn.execute("SELECT extract(epoch FROM min(bucket)), extract(epoch FROM max(bucket)) "
