@@ -242,7 +242,21 @@ def test_frame_status_tells_judged_down_and_unknown():
     assert list(frame.status()) == ["judged", "down", "down", "unknown"]
 
 
-class _FakeAPI(BaseHTTPRequestHandler):
+class _JsonAPI(BaseHTTPRequestHandler):
+    """A quiet HTTP handler that answers JSON."""
+
+    def reply(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+class _FakeAPI(_JsonAPI):
     """A Prometheus-compatible API behind an auth proxy that answers partially."""
 
     calls: list[dict] = []
@@ -256,14 +270,7 @@ class _FakeAPI(BaseHTTPRequestHandler):
         body = {"status": "success", "warnings": ["one store unreachable"], "isPartial": True,
                 "data": {"resultType": "vector", "result": [{"metric": {"UUID": "GPU-1"}, "value": [1, "0.5"]},
                                                             {"metric": {"UUID": "GPU-2"}, "value": [1, "NaN"]}]}}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
+        self.reply(200, body)
 
 
 def test_client_auth_headers_partial_responses_and_retries():
@@ -282,7 +289,7 @@ def test_client_auth_headers_partial_responses_and_retries():
         PromClient("http://127.0.0.1:1", retries=2, backoff=0.01, timeout=1).instant("up")
 
 
-class _FlakyAPI(BaseHTTPRequestHandler):
+class _FlakyAPI(_JsonAPI):
     """Refuses queries naming "bad" (HTTP 400, as Prometheus does), fails every other request once with
     503, and answers the rest with a warning."""
 
@@ -297,13 +304,7 @@ class _FlakyAPI(BaseHTTPRequestHandler):
         else:
             code, body = 200, {"status": "success", "warnings": [f"w{len(type(self).seen)}"],
                                "data": {"resultType": "vector", "result": []}}
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
+        self.reply(code, body)
 
 
 def test_refused_queries_are_not_retried_failed_ones_are_and_warnings_stay_bounded():
