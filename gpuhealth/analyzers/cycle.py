@@ -145,6 +145,7 @@ class Analyzer:
         # the fleet's failure rate against the published one, which the priors of young GPUs are read at
         # (1 on a real fleet; a benchmark's accelerated fleet says its own)
         self.base_rate_factor = base_rate_factor
+        self._default_pricing = None  # the priors' pricing when the analyzer has none of its own
 
     def _ages(self, at: float) -> dict[str, float]:
         return {uuid: age_days(a.purchase_date, at) for uuid, a in self.inventory.items() if a.purchase_date}
@@ -212,7 +213,9 @@ class Analyzer:
         from gpuhealth.analyzers.economics.pricing import load_pricing
         from gpuhealth.analyzers.economics.valuation import baseline_failure_probability
 
-        pricing = self.pricing or load_pricing(None)
+        if self.pricing is None and self._default_pricing is None:  # the packaged defaults, read once
+            self._default_pricing = load_pricing(None)
+        pricing = self.pricing or self._default_pricing
         models = [m or "default" for m in frame.model_names] if frame.model_names else ["default"] * len(frame.uuids)
         return {h: baseline_failure_probability(models, frame.columns["age_days"], days, pricing,
                                                 self.base_rate_factor) for h, days in HORIZONS.items()}

@@ -248,9 +248,9 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
 
     # on a utilisation not measured yet, the earnings that would argue for a sale or a decommission are
     # a stand-in: neither is advised then, unless the GPU's own risk argues for it
-    unmeasured = np.array([not g.utilization_measured for g in gpus]) & (x.p30 < UNMEASURED_RISK_TO_ACT)
+    held_back = np.array([not g.utilization_measured for g in gpus]) & (x.p30 < UNMEASURED_RISK_TO_ACT)
     by_earnings = np.isin(np.array(ACTIONS), ("sell", "decommission"))
-    best = np.argmax(np.where(unmeasured[:, None] & by_earnings[None, :], -np.inf, npv), axis=1)
+    best = np.argmax(np.where(held_back[:, None] & by_earnings[None, :], -np.inf, npv), axis=1)
     gain = npv[np.arange(n), best] - keep
     margin = np.maximum(pricing.margin_dollars, pricing.margin_fraction * np.abs(keep))
     chosen = np.where((best != 0) & (gain >= margin), best, 0)
@@ -269,7 +269,7 @@ def value_fleet(gpus: Sequence[GpuEconInput], pricing: Pricing) -> list[Valuatio
             energy_h=float(energy_h[i]), watts=float(x.watts[i]), age=float(x.age[i]), market=float(market[i]),
             share=float(share_now[i]), haircut=float(1.0 - health[i] * condition[i]), pages=float(x.pages[i]),
             rows=float(x.rows[i]), known_model=bool(x.known_model[i]), salvage=float(x.salvage[i]),
-            failed=g.failed, throttled=float(x.throttled[i]), unmeasured=bool(unmeasured[i]),
+            failed=g.failed, throttled=float(x.throttled[i]), unmeasured=bool(held_back[i]),
             throttle_loss=float(keep_unthrottled[i] - keep_no_acute[i]) if x.throttled[i] > 0 else 0.0)
         out.append(Valuation(uuid=g.uuid, market_value_dollars=float(market[i]),
                              npv_dollars=dict(zip(ACTIONS, npv[i].tolist(), strict=True)),
@@ -308,7 +308,7 @@ class _DriverContext:
     failed: str = ""
     throttled: float = 0.0
     throttle_loss: float = 0.0
-    unmeasured: bool = False  # its utilisation is the fleet's median, not yet its own
+    unmeasured: bool = False  # its utilisation is the fleet's median, not yet its own, and its risk is low
 
 
 def _drivers(c: _DriverContext) -> list[str]:
