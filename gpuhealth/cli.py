@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "model": "gpuhealth.analyzers.command:model",
     "assets": "gpuhealth.analyzers.econ_command:assets",
     "report": "gpuhealth.analyzers.econ_command:report",
+    "dashboards": "gpuhealth.dashboards.command:dashboards",
     "demo": "gpuhealth.demo:demo",
 }
 
