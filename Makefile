@@ -20,6 +20,7 @@ lint:
 rules:                ## regenerate the committed rule files and Alertmanager configuration
 	$(BIN)/gpuhealth rules generate --out .
 	$(BIN)/gpuhealth alertmanager generate --out .
+	$(BIN)/gpuhealth dashboards generate --out .
 
 benchmarks:
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -30,6 +30,7 @@ import yaml
 
 from gpuhealth import stack
 from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.dashboards.config import load_config
 from gpuhealth.rules.spec import load_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,6 +134,15 @@ def write_history(workdir: Path, gpus: int, seed: int, days: float, progress: bo
     return start, end
 
 
+def _live_assets(path: Path, gpus: int, seed: int) -> Path:
+    """The asset inventory of the fleet the exporter simulates from now (the same seed gives the same GPUs)."""
+    from gpuhealth.sim.fleet import DAY, FleetConfig, build_fleet
+    from gpuhealth.sim.history import write_assets_csv
+
+    return write_assets_csv(build_fleet(FleetConfig(gpus=gpus, seed=seed), start=time.time(), horizon=365 * DAY).assets,
+                            path)
+
+
 def start_demo(workdir: Path, gpus: int, speedup: float, seed: int, history_days: float = 0.0) -> DemoStack:
     """Start every part of the demo and return them running."""
     demo = DemoStack(workdir=workdir)
@@ -168,9 +178,10 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
     pg = demo.add(stack.Postgres(workdir=wd / "postgres")).start()
     subprocess.run([sys.executable, "-m", "gpuhealth", "db", "migrate", "--db", pg.dsn], check=True,
                    stdout=subprocess.DEVNULL)
-    if history_days > 0:  # the fleet's inventory: purchase dates, so that the economics know each GPU's age
-        subprocess.run([sys.executable, "-m", "gpuhealth", "assets", "import", str(wd / "history" / "assets.csv"),
-                        "--db", pg.dsn], check=True, stdout=subprocess.DEVNULL)
+    # the fleet's inventory (purchase dates, placement), so that the economics know each GPU's age
+    assets = wd / "history" / "assets.csv" if history_days > 0 else _live_assets(wd / "assets.csv", gpus, seed)
+    subprocess.run([sys.executable, "-m", "gpuhealth", "assets", "import", str(assets), "--db", pg.dsn], check=True,
+                   stdout=subprocess.DEVNULL)
     sink_port = stack.free_port()
     demo.add(GpuhealthProcess(name="sink", workdir=wd / "sink", ready_url=f"http://127.0.0.1:{sink_port}/-/ready",
                               argv=["sink", "--db", pg.dsn, "--web.listen-address",
@@ -186,17 +197,22 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
     am.start()
     demo.urls["alertmanager"] = am.url
 
-    analyzer_port = stack.free_port()
-    say("Prometheus: scraping the exporter and the analyzer, rules, remote write, alerting")
+    analyzer_port, prom_port = stack.free_port(), stack.free_port()
+    jobs = load_config().jobs  # the job names the "gpuhealth itself" dashboard reads
+    say("Prometheus: scraping the exporter, the analyzer, the sink and itself; rules, remote write, alerting")
     prom = demo.add(stack.Prometheus(
         workdir=wd / "prometheus", scrape_interval="5s", evaluation_interval="10s", storage_path=storage,
-        retention="90d",
+        retention="90d", port=prom_port,
         scrape_configs=[
             {"job_name": "gpuhealth", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
              # the same instance label as the history's, so that every series goes on across its end
              "relabel_configs": [{"target_label": "instance", "replacement": DEMO_INSTANCE}]},
-            {"job_name": "gpuhealth-analyzer", "scrape_interval": "15s",
+            {"job_name": jobs["analyzer"], "scrape_interval": "15s",
              "static_configs": [{"targets": [f"127.0.0.1:{analyzer_port}"]}]},
+            {"job_name": jobs["sink"], "scrape_interval": "15s",
+             "static_configs": [{"targets": [f"127.0.0.1:{sink_port}"]}]},
+            {"job_name": jobs["prometheus"], "scrape_interval": "15s",
+             "static_configs": [{"targets": [f"127.0.0.1:{prom_port}"]}]},
         ],
         rule_files=_rule_files(wd / "rules", speedup),
         remote_write=[{"url": f"http://127.0.0.1:{sink_port}/api/v1/write"}],
@@ -291,6 +307,9 @@ def _show(running: DemoStack, duration: float | None) -> None:
     click.echo(f"  {'health scores':13s} {p}/graph?g0.expr=sort(gpu%3Ahealth%3Ascore)&g0.tab=1")
     click.echo(f"  {'alerts':13s} {p}/alerts")
     click.echo(f"  {'SQL':13s} psql '{running.urls['database']}'")
+    click.echo(f"  {'dashboards':13s} {REPO / 'grafana'}: import grafana/dashboards/*.json into a Grafana and point "
+               f"its Prometheus datasource at {p} (or copy grafana/provisioning/ into its provisioning folder; "
+               "docs/dashboards.md)")
     click.echo("Press Ctrl-C to stop.\n")
     sys.stdout.flush()
     started = time.monotonic()

@@ -34,7 +34,8 @@ def test_demo_starts_every_part_and_data_flows_end_to_end(workdir):
             ok = bool(q["data"]["result"]) and len(verdicts.get("gpus", [])) == 8
         assert ok, "health scores and verdicts for all 8 GPUs"
         up = requests.get(f"{prom}/api/v1/query", params={"query": "up"}, timeout=10).json()["data"]["result"]
-        assert {r["metric"]["job"]: r["value"][1] for r in up} == {"gpuhealth": "1", "gpuhealth-analyzer": "1"}
+        assert {r["metric"]["job"]: r["value"][1] for r in up} == {"gpuhealth": "1", "gpuhealth-analyzer": "1",
+                                                                  "gpuhealth-sink": "1", "prometheus": "1"}
         with psycopg.connect(demo.urls["database"]) as conn:  # remote write reached TimescaleDB
             deadline = time.monotonic() + 60
             n = 0

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpuhealth.catalog import CLOCK_EVENT_ACTIVE, FIELDS, GPU_UP, OWN_FAMILIES, XID_ERRORS_TOTAL, Field, MetricType
+from gpuhealth.catalog import (
+    CLOCK_EVENT_ACTIVE,
+    FAMILY,
+    FIELDS,
+    GPU_UP,
+    OWN_FAMILIES,
+    XID_ERRORS_TOTAL,
+    Field,
+    MetricType,
+)
 from gpuhealth.dashboards.panels import EXPORTER_FILTER
 
 # a gauge's catalog unit -> (Grafana unit, factor to it)
@@ -21,6 +30,11 @@ RATE_UNITS: dict[str, tuple[str, float]] = {
 }
 
 
+# families whose absence is normal, with what their panel says instead of "No data"
+ABSENT_MEANS = {FAMILY.fan_speed: "No fan: a passively cooled GPU",
+                XID_ERRORS_TOTAL: "No XID since the exporter started"}
+
+
 @dataclass(frozen=True)
 class FamilyPanel:
     """One family as a panel draws it: the expression, its unit, the legend, and the group it is shown in."""
@@ -30,6 +44,11 @@ class FamilyPanel:
     unit: str
     legend: str
     group: str
+
+    @property
+    def no_value(self) -> str:
+        """What the panel shows when the family has no series ("" for a family every GPU reports)."""
+        return ABSENT_MEANS.get(self.name, "")
 
 
 def family_panel(f: Field) -> FamilyPanel:

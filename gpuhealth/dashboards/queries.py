@@ -22,6 +22,7 @@ class PanelQuery:
     kind: str
     text: str
     instant: bool
+    no_value: str = ""  # what the panel says when the query returns nothing (an absence that is normal)
 
     @property
     def where(self) -> str:
@@ -42,13 +43,15 @@ def panel_queries(board: Mapping[str, Any]) -> Iterator[PanelQuery]:
     """Every target of every panel."""
     for p in panels(board):
         ds_type = (p.get("datasource") or {}).get("type", "")
+        no_value = (p.get("fieldConfig") or {}).get("defaults", {}).get("noValue", "")
         for t in p.get("targets", []):
             kind = (t.get("datasource") or {}).get("type", ds_type)
             if kind == POSTGRES_TYPE:
-                yield PanelQuery(board["uid"], p.get("title", ""), t.get("refId", ""), "sql", t["rawSql"], True)
+                yield PanelQuery(board["uid"], p.get("title", ""), t.get("refId", ""), "sql", t["rawSql"], True,
+                                 no_value)
             else:
                 yield PanelQuery(board["uid"], p.get("title", ""), t.get("refId", ""), "prometheus", t["expr"],
-                                 bool(t.get("instant")))
+                                 bool(t.get("instant")), no_value)
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,14 @@ def label_values_query(query: str) -> tuple[str, str]:
     return m.group("selector"), m.group("label")
 
 
+REGEX_SPECIAL = re.compile(r"([.*+?^${}()|\[\]\\])")
+
+
 def regex_of(values: list[str]) -> str:
-    """What Grafana puts for a multi-value variable in a regex matcher: the values escaped, joined with |."""
-    return "(" + "|".join(re.escape(v) for v in values) + ")" if len(values) != 1 else re.escape(values[0])
+    """What Grafana's Prometheus datasource puts for a multi-value variable in a regex matcher: each value's
+    regex characters escaped (a doubled backslash inside the PromQL string), the values joined with |."""
+    escaped = [REGEX_SPECIAL.sub(r"\\\1", v).replace("\\", "\\\\") for v in values]
+    return "(" + "|".join(escaped) + ")" if len(escaped) != 1 else escaped[0]
 
 
 def promql(expr: str, values: Mapping[str, str], rate_interval: str = "1m", interval: str = "15s",

@@ -34,6 +34,7 @@ from gpuhealth.catalog import (
     OWN_FAMILIES,
     XID_CODES,
     XID_ERRORS_TOTAL,
+    Asset,
     MetricType,
 )
 from gpuhealth.sim.engine import Engine
@@ -348,11 +349,7 @@ def _write_truth(out: Path, fleet: Fleet, start: float, span: float, engine: Eng
                 w.writerow([ident.uuid, "", mode, precursor, _rfc3339(start + fleet.onset[i]), shape])
             else:
                 w.writerow([ident.uuid, "", fleet.benign[i] or "healthy", "false", "", ""])
-    with open(out / "assets.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(ASSET_COLUMNS)
-        for a in fleet.assets:
-            w.writerow([getattr(a, c) for c in ASSET_COLUMNS])
+    write_assets_csv(fleet.assets, out / "assets.csv")
     with open(out / "resets.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["UUID", "at"])
@@ -391,3 +388,13 @@ def backfill(history_dir: str | Path, tsdb_path: str | Path, parallel: int = 2,
             bar.update(1)
     bar.close()
     return _count_blocks(tsdb)
+
+
+def write_assets_csv(assets: list[Asset], path: Path) -> Path:
+    """The fleet's asset inventory as the CSV `gpuhealth assets import` reads."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(ASSET_COLUMNS)
+        for a in assets:
+            w.writerow([getattr(a, c) for c in ASSET_COLUMNS])
+    return path

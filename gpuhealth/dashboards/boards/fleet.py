@@ -104,9 +104,9 @@ def _rest(d: dashboard.Dashboard, config: DashboardConfig, p7: str) -> dashboard
                           prom("model:gpu_health_score:avg", "{{modelName}}", instant=True), lo=0, hi=1,
                           th=score_thresholds(spec.scores["low_critical"], spec.scores["low_warning"])))
     d = d.with_row(row("Alerts and telemetry"))
-    d = d.with_panel(grid("Alerts firing", "Every gpuhealth alert firing now, with its GPU and severity.", "short",
-                          table_query('ALERTS{alertstate="firing", alertname=~"Gpu.*"}'),
-                          hide=("Time", "Value", "alertstate"), width=16))
+    d = d.with_panel(grid("Alerts firing and pending", "Every gpuhealth alert firing or pending now, with its GPU and "
+                          "severity.", "short", table_query('ALERTS{alertname=~"Gpu.*"}'),
+                          hide=("Time", "Value"), width=16).no_value("No gpuhealth alert firing or pending"))
     d = d.with_panel(graph("Invalid telemetry", "Samples outside their family's physical range, summed over the "
                            "fleet (a broken sensor or exporter, not a hot GPU).", "short",
                            prom("fleet:telemetry_invalid:sum", "invalid"), width=8))

@@ -27,7 +27,7 @@ DIMENSIONS = ("memory", "thermal", "power", "performance", "reliability")
 GROUP_TITLES = {"clocks": "Clocks", "temperature": "Temperature", "clock_events": "Clock events (throttling)",
                 "power": "Power and energy", "memory": "Framebuffer", "utilization": "Utilization",
                 "ecc": "ECC and retired pages", "row_remap": "Row remapping", "pcie": "PCIe", "nvlink": "NVLink",
-                "xid": "XID errors", "info": "Identity and state", "profiling": "Profiling (DCP)"}
+                "xid": "XID errors", "info": "Identity and state"}
 
 
 def build(config: DashboardConfig) -> dashboard.Dashboard:
@@ -82,6 +82,7 @@ def build(config: DashboardConfig) -> dashboard.Dashboard:
         if fp.group != group:
             group = fp.group
             d = d.with_row(row(GROUP_TITLES.get(group, group)))
-        d = d.with_panel(graph(fp.name, f"{fp.name} of the selected GPU (counters as per-second rates).", fp.unit,
-                               prom(fp.expr, fp.legend), width=8, height=6))
+        panel = graph(fp.name, f"{fp.name} of the selected GPU (counters as per-second rates).", fp.unit,
+                      prom(fp.expr, fp.legend), width=8, height=6)
+        d = d.with_panel(panel.no_value(fp.no_value) if fp.no_value else panel)
     return d

@@ -31,8 +31,9 @@ def build(config: DashboardConfig) -> dashboard.Dashboard:
                           "percentunit", prom("datacenter:gpu_health_score:avg", "{{datacenter}}", instant=True),
                           width=12, height=6, lo=0, hi=1, th=th))
     d = d.with_panel(bars("GPUs below the threshold by rack", f"GPUs of each rack whose health is below "
-                          f"{spec.scores['fleet_threshold']:g}.", "short",
-                          prom("rack:gpu_health_score_below_threshold:count", "{{datacenter}}/{{rack}}",
+                          f"{spec.scores['fleet_threshold']:g} (0 for racks with none).", "short",
+                          prom("rack:gpu_health_score_below_threshold:count or rack:gpus:count * 0",
+                               "{{datacenter}}/{{rack}}",
                                instant=True), width=12, height=6))
     d = d.with_row(row("Worst GPUs"))
     for dim in DIMENSIONS:
