@@ -179,6 +179,45 @@ FIELDS: tuple[Field, ...] = (
     Field("clock_event_reasons", "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", G, "bitmask",
           "Current clock throttle reasons (bitmask of NVML clocks event reasons).",
           "clock_events", "nvmlDeviceGetCurrentClocksEventReasons", False, 0, 4095),
+    # profiling (DCP): NVML's GPM metrics on Hopper and later, absent elsewhere
+    Field("gr_engine_active", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", G, "ratio",
+          "Ratio of time the graphics engine is active.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_GRAPHICS_UTIL) / 100", True, 0, 1),
+    Field("sm_active", "DCGM_FI_PROF_SM_ACTIVE", G, "ratio",
+          "The ratio of cycles an SM has at least 1 warp assigned.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_SM_UTIL) / 100", False, 0, 1),
+    Field("sm_occupancy", "DCGM_FI_PROF_SM_OCCUPANCY", G, "ratio",
+          "The ratio of number of warps resident on an SM.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_SM_OCCUPANCY) / 100", False, 0, 1),
+    Field("pipe_tensor_active", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", G, "ratio",
+          "Ratio of cycles the tensor (HMMA) pipe is active.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_ANY_TENSOR_UTIL) / 100", True, 0, 1),
+    Field("dram_active", "DCGM_FI_PROF_DRAM_ACTIVE", G, "ratio",
+          "Ratio of cycles the device memory interface is active sending or receiving data.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_DRAM_BW_UTIL) / 100", True, 0, 1),
+    Field("pipe_fp64_active", "DCGM_FI_PROF_PIPE_FP64_ACTIVE", G, "ratio",
+          "Ratio of cycles the fp64 pipes are active.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_FP64_UTIL) / 100", False, 0, 1),
+    Field("pipe_fp32_active", "DCGM_FI_PROF_PIPE_FP32_ACTIVE", G, "ratio",
+          "Ratio of cycles the fp32 pipes are active.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_FP32_UTIL) / 100", False, 0, 1),
+    Field("pipe_fp16_active", "DCGM_FI_PROF_PIPE_FP16_ACTIVE", G, "ratio",
+          "Ratio of cycles the fp16 pipes are active.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_FP16_UTIL) / 100", False, 0, 1),
+    Field("pcie_tx_bytes", "DCGM_FI_PROF_PCIE_TX_BYTES", G, "B/s",
+          "The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - "
+          "in bytes per second.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_PCIE_TX_PER_SEC) x 2^20", True, 0, 1e12),
+    Field("pcie_rx_bytes", "DCGM_FI_PROF_PCIE_RX_BYTES", G, "B/s",
+          "The rate of data received over the PCIe bus - including both protocol headers and data payloads - "
+          "in bytes per second.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_PCIE_RX_PER_SEC) x 2^20", True, 0, 1e12),
+    Field("nvlink_tx_bytes", "DCGM_FI_PROF_NVLINK_TX_BYTES", G, "B/s",
+          "The rate of data transmitted over NVLink, not including protocol headers, in bytes per second.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC) x 2^20", False, 0, 1e13),
+    Field("nvlink_rx_bytes", "DCGM_FI_PROF_NVLINK_RX_BYTES", G, "B/s",
+          "The rate of data received over NVLink, not including protocol headers, in bytes per second.",
+          "profiling", "nvmlGpmMetricsGet(NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC) x 2^20", False, 0, 1e13),
     # vGPU
     Field("vgpu_license_status", "DCGM_FI_DEV_VGPU_LICENSE_STATUS", G, "enum", "vGPU License status",
           "info", "nvmlDeviceGetVgpuLicenseStatus (vGPU guests only)", True, 0, 10),
@@ -300,7 +339,7 @@ EXPORTER_BUILD_INFO = "gpuhealth_exporter_build_info"
 COLLECTOR_SUCCESS = "gpuhealth_exporter_collector_success"
 COLLECTOR_DURATION = "gpuhealth_exporter_collector_duration_seconds"
 LAST_POLL = "gpuhealth_exporter_last_poll_timestamp_seconds"
-DCGM_PREFIX = "DCGM_FI_DEV_"  # what every device field's name starts with
+DCGM_PREFIX = "DCGM_FI_DEV_"  # what the device fields' names start with (the profiling fields': DCGM_FI_PROF_)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ lost (every call raises NVML_ERROR_GPU_IS_LOST) or lack a feature (NVML_ERROR_NO
 
 from __future__ import annotations
 
+import ctypes
 import queue
 import types
 from dataclasses import dataclass, field
@@ -49,6 +50,14 @@ class FakeDevice:
     fan: int | None = None
     lost: bool = False
     mig: list = field(default_factory=list)  # MIG GPU instances, as FakeDevices named "... MIG <profile>"
+    # GPM metric id -> value over the last two samples (percent, MiB/s); None: a GPU without GPM (pre-Hopper)
+    gpm: dict | None = field(default_factory=lambda: {
+        real.NVML_GPM_METRIC_GRAPHICS_UTIL: 96.0, real.NVML_GPM_METRIC_SM_UTIL: 81.5,
+        real.NVML_GPM_METRIC_SM_OCCUPANCY: 40.25, real.NVML_GPM_METRIC_ANY_TENSOR_UTIL: 33.0,
+        real.NVML_GPM_METRIC_DRAM_BW_UTIL: 52.0, real.NVML_GPM_METRIC_FP64_UTIL: 0.5,
+        real.NVML_GPM_METRIC_FP32_UTIL: 12.0, real.NVML_GPM_METRIC_FP16_UTIL: 20.0,
+        real.NVML_GPM_METRIC_PCIE_TX_PER_SEC: 1500.0, real.NVML_GPM_METRIC_PCIE_RX_PER_SEC: 2500.0,
+        real.NVML_GPM_METRIC_NVLINK_TOTAL_TX_PER_SEC: 40000.0, real.NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC: 41000.0})
     gi_id: int = 0
 
 
@@ -64,6 +73,8 @@ class FakeNvml(types.SimpleNamespace):
         self.driver = driver
         self.init_error = init_error
         self.events: queue.Queue = queue.Queue()
+        self.c_nvmlGpmMetricsGet_t = real.c_nvmlGpmMetricsGet_t
+        self.gpm_samples: dict[int, FakeDevice] = {}  # live GPM samples by their (fake) address
 
     # lifecycle
     def nvmlInit(self):
@@ -218,6 +229,36 @@ class FakeNvml(types.SimpleNamespace):
 
     def nvmlDeviceGetGpuInstanceId(self, h):
         return h.gi_id
+
+    # GPM (profiling)
+    def nvmlGpmQueryDeviceSupport(self, h):
+        return types.SimpleNamespace(isSupportedDevice=1 if self._dev(h).gpm else 0)
+
+    def nvmlGpmSampleAlloc(self):
+        address = 0x1000 + 16 * (len(self.gpm_samples) + sum(1 for _ in self.gpm_samples) + 1)
+        while address in self.gpm_samples:
+            address += 16
+        self.gpm_samples[address] = None
+        return ctypes.cast(ctypes.c_void_p(address), real.c_nvmlGpmSample_t)
+
+    def nvmlGpmSampleGet(self, h, sample):
+        self.gpm_samples[ctypes.cast(sample, ctypes.c_void_p).value] = self._dev(h)
+        return sample
+
+    def nvmlGpmSampleFree(self, sample):
+        del self.gpm_samples[ctypes.cast(sample, ctypes.c_void_p).value]
+
+    def nvmlGpmMetricsGet(self, request):
+        first = self.gpm_samples[ctypes.cast(request.sample1, ctypes.c_void_p).value]
+        device = self.gpm_samples[ctypes.cast(request.sample2, ctypes.c_void_p).value]
+        assert first is device, "two samples of different GPUs"
+        for i in range(request.numMetrics):
+            metric = request.metrics[i]
+            if metric.metricId in device.gpm:
+                metric.value, metric.nvmlReturn = device.gpm[metric.metricId], real.NVML_SUCCESS
+            else:
+                metric.value, metric.nvmlReturn = 0.0, real.NVML_ERROR_NOT_SUPPORTED
+        return request
 
     # XID events
     def nvmlEventSetCreate(self):

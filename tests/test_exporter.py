@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -74,6 +75,50 @@ def test_values_units_and_labels_follow_dcgm_exporter():
     assert "DCGM_FI_DEV_RETIRED_SBE" not in fams
     active = {s.labels["reason"] for s in fams["gpuhealth_clock_event_active"].samples if s.value == 1}
     assert active == {"power_cap", "sw_thermal"}
+
+
+def test_profiling_fields_come_from_two_gpm_samples_and_are_absent_without_gpm():
+    nvml = FakeNvml([FakeDevice(uuid="GPU-00000000-0000-0000-0000-000000000000"),
+                     FakeDevice(uuid="GPU-11111111-1111-1111-1111-111111111111", bus_id="00000000:28:00.0",
+                                name="NVIDIA A100-SXM4-80GB", gpm=None)])
+    backend = NvmlBackend(nvml, hostname="node-a")
+    first = backend.read({"profiling"})
+    assert np.isnan(first.values["gr_engine_active"]).all(), "one sample gives no rate: absent, not zero"
+    second = backend.read({"profiling"})
+    backend.close()
+    v = {k: second.values[k] for k in ("gr_engine_active", "sm_active", "pipe_tensor_active", "pcie_tx_bytes",
+                                       "nvlink_rx_bytes")}
+    assert v["gr_engine_active"][0] == pytest.approx(0.96) and v["sm_active"][0] == pytest.approx(0.815)
+    assert v["pipe_tensor_active"][0] == pytest.approx(0.33)
+    assert v["pcie_tx_bytes"][0] == pytest.approx(1500 * 2**20) and v["nvlink_rx_bytes"][0] == 41000 * 2**20
+    assert all(np.isnan(x[1]) for x in v.values()), "a GPU without GPM (pre-Hopper) serves no profiling field"
+    assert second.collector_ok["profiling"] and second.up.all()
+    assert len(nvml.gpm_samples) == 1, "each poll frees the previous poll's sample"
+
+
+def test_a_profiling_metric_the_gpu_lacks_is_left_out_and_the_rest_served():
+    device = FakeDevice(uuid="GPU-00000000-0000-0000-0000-000000000000")
+    del device.gpm[FakeNvml([]).NVML_GPM_METRIC_FP64_UTIL]
+    backend = NvmlBackend(FakeNvml([device]), hostname="node-a")
+    backend.read({"profiling"})
+    reading = backend.read({"profiling"})
+    backend.close()
+    assert np.isnan(reading.values["pipe_fp64_active"][0])
+    assert reading.values["pipe_fp32_active"][0] == pytest.approx(0.12)
+
+
+def test_sim_profiling_follows_the_workload():
+    backend = SimBackend(gpus=64, seed=2, speedup=60)  # some of its nodes idle, the rest train or serve
+    reading = backend.read(set(COLLECTORS))
+    backend.close()
+    v = reading.values
+    busy = v["gpu_util"] > 0
+    assert busy.any() and (~busy).any()
+    assert np.abs(v["gr_engine_active"] - v["gpu_util"] / 100).max() <= 0.005  # NVML rounds to whole percent
+    assert (v["sm_active"] <= v["gr_engine_active"] + 1e-9).all() and (v["sm_occupancy"] <= v["sm_active"]).all()
+    assert (v["pipe_tensor_active"] <= v["sm_active"]).all() and (v["pipe_tensor_active"][busy] > 0).all()
+    assert (v["pipe_tensor_active"][~busy] == 0).all() and (v["pcie_tx_bytes"][~busy] == 0).all()
+    assert (v["pcie_rx_bytes"][busy] > 1e8).all(), "a busy GPU moves hundreds of MB/s over PCIe"
 
 
 def test_lost_gpu_is_down_and_the_others_still_served():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpuhealth.catalog import CLOCK_EVENT_REASONS, FIELDS, XID_CODES
+from gpuhealth.sim import profiling
 from gpuhealth.sim.faults import application, interconnect, memory, terminal, thermal
 from gpuhealth.sim.faults import power as power_fault
 from gpuhealth.sim.fleet import DAY, MODE_INDEX, PRECURSOR_SHAPES, Fleet
@@ -83,6 +84,8 @@ class Engine:
         self.node_left = self.rng.uniform(0, 12 * 3600, n_nodes)
         self.node_intensity = self.rng.uniform(0.85, 1.0, n_nodes)
         self.values: dict[str, np.ndarray] = {}
+        self.mix = profiling.job_mix([ident.uuid for ident in f.identities])
+        self.traffic = {k: np.zeros(n) for k in ("pcie_tx", "pcie_rx", "nvlink")}  # bytes per second, last step
 
     # -- fault progress ---------------------------------------------------------------------
     def progress(self, t: float) -> np.ndarray:
@@ -213,9 +216,13 @@ class Engine:
         c["total_energy"] += w["power"] * dt * 1000.0
         c["power_violation"] += np.where((w["capped"] & busy) | w["brake"], dt * 1e9, 0.0)
         c["thermal_violation"] += np.where(w["sw_thermal"], dt * 1e9, 0.0)
-        c["pcie_tx_throughput"] += util / 100.0 * 4e6 * dt * rng.uniform(0.3, 1.0, n)
-        c["pcie_rx_throughput"] += util / 100.0 * 6e6 * dt * rng.uniform(0.3, 1.0, n)
-        c["nvlink_bandwidth_total"] += np.where(self.nvlinks > 0, util / 100.0 * 5e7 * dt, 0.0)
+        tx = util / 100.0 * 4e6 * dt * rng.uniform(0.3, 1.0, n)  # KB
+        rx = util / 100.0 * 6e6 * dt * rng.uniform(0.3, 1.0, n)
+        nvlink = np.where(self.nvlinks > 0, util / 100.0 * 5e7 * dt, 0.0)  # KiB
+        c["pcie_tx_throughput"] += tx
+        c["pcie_rx_throughput"] += rx
+        c["nvlink_bandwidth_total"] += nvlink
+        self.traffic = {"pcie_tx": tx * 1e3 / dt, "pcie_rx": rx * 1e3 / dt, "nvlink": nvlink * 1024.0 / dt}
 
     def _driver_reload(self, t: float) -> None:
         """A driver reload (a benign look-alike's, or any GPU's in a fleet with variety): the volatile
@@ -252,6 +259,8 @@ class Engine:
             "xid_errors": self.last_xid.copy(), "clock_event_reasons": w["reasons"].astype(float),
             "vgpu_license_status": np.zeros(n),
         }
+        values.update(profiling.profile(self.mix, util, values["mem_copy_util"], w["sm"] / self.max_sm,
+                                        (self.traffic["pcie_tx"], self.traffic["pcie_rx"]), self.traffic["nvlink"]))
         for key in COUNTERS:
             values[key] = np.floor(self.counters[key])
         missing = {fld.key for fld in FIELDS} - set(values)

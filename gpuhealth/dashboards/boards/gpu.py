@@ -27,7 +27,8 @@ DIMENSIONS = ("memory", "thermal", "power", "performance", "reliability")
 GROUP_TITLES = {"clocks": "Clocks", "temperature": "Temperature", "clock_events": "Clock events (throttling)",
                 "power": "Power and energy", "memory": "Framebuffer", "utilization": "Utilization",
                 "ecc": "ECC and retired pages", "row_remap": "Row remapping", "pcie": "PCIe", "nvlink": "NVLink",
-                "xid": "XID errors", "info": "Identity and state"}
+                "xid": "XID errors", "info": "Identity and state",
+                "profiling": "Profiling (DCP: engine, SM, tensor and FP pipes, DRAM, PCIe and NVLink traffic)"}
 
 
 def build(config: DashboardConfig) -> dashboard.Dashboard:

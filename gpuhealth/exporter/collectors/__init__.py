@@ -9,6 +9,7 @@ from gpuhealth.exporter.collectors import (  # noqa: F401 - each module register
     nvlink,
     pcie,
     power,
+    profiling,
     row_remap,
     temperature,
     utilization,
