@@ -70,6 +70,7 @@ def _first_graph(board):
     (lambda p: p["targets"][0].update(expr="rate(up[5m])"), "rate window [5m]"),
     (lambda p: p["gridPos"].update(x=20, w=12), "outside the 24-column grid"),
     (lambda p: p.update(targets=[]), "no queries"),
+    (lambda p: p.update(title="Health score"), "two panels are titled 'Health score'"),
 ])
 def test_the_linter_names_each_broken_rule(boards, breakage, expected):
     board = copy.deepcopy(boards["gpu.json"])

@@ -69,6 +69,9 @@ def lint(board: Mapping[str, Any]) -> list[str]:
             if _overlaps(pos, opos):
                 problems.append(f"{uid}: panel {title!r} overlaps panel {other!r}")
         boxes.append((title, pos))
+    titles = [p.get("title") for p in panels(board)]
+    for title in sorted({t for t in titles if t and titles.count(t) > 1}):
+        problems.append(f"{uid}: two panels are titled {title!r}")
     for p in panels(board):
         title = p.get("title")
         if not title:
