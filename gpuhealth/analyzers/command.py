@@ -41,7 +41,9 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
     from gpuhealth.analyzers.promql import PromClient, PromQLError
     from gpuhealth.analyzers.serve.collector import VerdictCollector
+    from gpuhealth.analyzers.serve.reads import PrometheusReads
     from gpuhealth.analyzers.serve.service import AnalyzerService, serve
+    from gpuhealth.rules.spec import load_spec
     from gpuhealth.web import WebConfigError, load_web_config, serve_until_stopped
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -89,7 +91,10 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     collector = VerdictCollector(assets)
     service = AnalyzerService(analyzer, parse_duration(interval), collector)
     service.start()
-    server = serve(collector, listen, web_config)
+    spec = load_spec(rule_spec)
+    reads = PrometheusReads(analyzer.client, selector)
+    server = serve(collector, listen, web_config, reads,
+                   (spec.alerts["failure_probability_warning"], spec.scores["fleet_threshold"]))
     logging.getLogger("gpuhealth.analyzers").info("analyzing %s every %s; serving %s/metrics", url, interval,
                                                   server.url)
     serve_until_stopped(server, service.stop)

@@ -10,11 +10,15 @@ import html
 import json
 import logging
 import threading
+from urllib.parse import parse_qs, unquote
 
 from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
 from gpuhealth.analyzers.promql import PromQLError
+from gpuhealth.analyzers.serve import api
 from gpuhealth.analyzers.serve.collector import VerdictCollector
 from gpuhealth.analyzers.serve.exposition import render
+from gpuhealth.analyzers.serve.openapi import openapi_document
+from gpuhealth.analyzers.serve.reads import PrometheusReads
 from gpuhealth.web import GuardedHandler, GuardedServer, WebConfig, make_server
 
 log = logging.getLogger("gpuhealth.analyzers")
@@ -93,12 +97,55 @@ def _page(collector: VerdictCollector) -> bytes:
             f"<table border=1 cellpadding=3><tr>{head}</tr>{''.join(rows)}</table></body></html>").encode()
 
 
-def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None = None) -> GuardedServer:
-    """The analyzer's HTTP server: /, /metrics, /api/v1/verdicts, /-/healthy, /-/ready."""
+def _api(collector: VerdictCollector, reads: PrometheusReads | None, path: str, query: dict[str, list[str]],
+         thresholds: tuple[float, float]) -> dict:
+    """The document of one /api/v1 request; ApiError names what was wrong."""
+    if path == "/api/v1/openapi.json":
+        return openapi_document()
+    r = collector.result
+    if r is None:
+        raise api.ApiError(503, "no verdicts yet: the analyzer's first cycle has not finished")
+    scores = reads.health_scores() if reads is not None else {}
+    inventory = collector.inventory
+    if path == "/api/v1/gpus":
+        return api.list_gpus(api.gpu_rows(r, inventory, scores), api.parse_gpu_filter(query))
+    if path.startswith("/api/v1/gpus/"):
+        uuid = unquote(path.removeprefix("/api/v1/gpus/"))
+        if query:
+            raise api.ApiError(400, f"unknown query parameters {sorted(query)}; this endpoint takes none")
+        api.find_verdict(r, uuid)  # a UUID the analyzer knows, before anything reads Prometheus with it
+        history = reads.history(uuid) if reads is not None else {}
+        return api.gpu_detail(r, uuid, inventory, scores, history)
+    if path == "/api/v1/fleet/summary":
+        if query:
+            raise api.ApiError(400, f"unknown query parameters {sorted(query)}; this endpoint takes none")
+        return api.fleet_summary(r, scores, *thresholds)
+    if path == "/api/v1/anomalies":
+        return api.anomaly_list(r, query)
+    if path == "/api/v1/health-scores":
+        return api.health_score_list(r, scores, query)
+    raise api.ApiError(404, f"{path}: no such endpoint (see /api/v1/openapi.json)")
+
+
+def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None = None,
+          reads: PrometheusReads | None = None, thresholds: tuple[float, float] = (0.5, 0.5)) -> GuardedServer:
+    """The analyzer's HTTP server: /, /metrics, the JSON API under /api/v1 (its OpenAPI document at
+    /api/v1/openapi.json), /-/healthy, /-/ready. ``thresholds``: the 7-day probability that counts a GPU at
+    risk and the health score below which it counts as unhealthy, in the fleet summary."""
     class Handler(GuardedHandler):
         def handle_get(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            path, _, qs = self.path.partition("?")
+            if path.startswith("/api/v1/") and path != "/api/v1/verdicts":
+                try:
+                    query = parse_qs(qs, keep_blank_values=True, strict_parsing=False)
+                    body, status = _api(collector, reads, path, query, thresholds), 200
+                except api.ApiError as exc:
+                    body, status = {"error": exc.message}, exc.status
+                except Exception as exc:  # a bug must not take the service down: say so, keep serving
+                    log.exception("API request %s failed", path)
+                    body, status = {"error": f"internal error: {type(exc).__name__}"}, 500
+                self.send_plain(status, json.dumps(body, allow_nan=False).encode(), content_type="application/json")
+            elif path == "/metrics":
                 self.send_plain(200, render(collector.collect()), content_type="text/plain; version=0.0.4")
             elif path == "/api/v1/verdicts":
                 body = json.dumps(collector.result.as_json() if collector.result else {"gpus": []}).encode()

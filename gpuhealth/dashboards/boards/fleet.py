@@ -107,7 +107,7 @@ def _rest(d: dashboard.Dashboard, config: DashboardConfig, p7: str) -> dashboard
     d = d.with_panel(grid("Alerts firing and pending", "Every gpuhealth alert firing or pending now, with its GPU and "
                           "severity.", "short", table_query('ALERTS{alertname=~"Gpu.*"}'),
                           hide=("Time", "Value"), width=16).no_value("No gpuhealth alert firing or pending"))
-    d = d.with_panel(graph("Invalid telemetry over time", "Samples outside their family's physical range, summed over the "
-                           "fleet (a broken sensor or exporter, not a hot GPU).", "short",
+    d = d.with_panel(graph("Invalid telemetry over time", "Samples outside their family's physical range, summed "
+                           "over the fleet (a broken sensor or exporter, not a hot GPU).", "short",
                            prom("fleet:telemetry_invalid:sum", "invalid"), width=8))
     return d
