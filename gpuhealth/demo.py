@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bcrypt
 import click
 import requests
 import yaml
@@ -32,6 +34,8 @@ from gpuhealth import stack
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.dashboards.config import load_config
 from gpuhealth.rules.spec import load_spec
+
+ADMIN_USER = "admin"
 
 REPO = Path(__file__).resolve().parent.parent
 HISTORY_STEP = 300  # seconds between the history's samples
@@ -46,6 +50,7 @@ class DemoStack:
     services: list[stack.Service] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
+    admin: tuple[str, str, str] = ("", "", "")  # the admin page's URL, user and password
 
     def add(self, service: stack.Service) -> stack.Service:
         self.services.append(service)
@@ -198,6 +203,11 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
     demo.urls["alertmanager"] = am.url
 
     analyzer_port, prom_port = stack.free_port(), stack.free_port()
+    # the admin page writes only for a basic-auth user: one with a fresh password for this demo
+    password = secrets.token_urlsafe(12)
+    (wd / "analyzer").mkdir(parents=True, exist_ok=True)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    (wd / "analyzer" / "web.yml").write_text(yaml.safe_dump({"basic_auth_users": {ADMIN_USER: hashed}}))
     jobs = load_config().jobs  # the job names the "gpuhealth itself" dashboard reads
     say("Prometheus: scraping the exporter, the analyzer, the sink and itself; rules, remote write, alerting")
     prom = demo.add(stack.Prometheus(
@@ -208,6 +218,7 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
              # the same instance label as the history's, so that every series goes on across its end
              "relabel_configs": [{"target_label": "instance", "replacement": DEMO_INSTANCE}]},
             {"job_name": jobs["analyzer"], "scrape_interval": "15s",
+             "basic_auth": {"username": ADMIN_USER, "password": password},
              "static_configs": [{"targets": [f"127.0.0.1:{analyzer_port}"]}]},
             {"job_name": jobs["sink"], "scrape_interval": "15s",
              "static_configs": [{"targets": [f"127.0.0.1:{sink_port}"]}]},
@@ -222,11 +233,13 @@ def _start(demo: DemoStack, gpus: int, speedup: float, seed: int, history_days: 
 
     say("analyzer: failure prediction, anomalies, trends, economics")
     demo.add(GpuhealthProcess(name="analyzer", workdir=wd / "analyzer",
-                              ready_url=f"http://127.0.0.1:{analyzer_port}/metrics",
+                              ready_url=f"http://{ADMIN_USER}:{password}@127.0.0.1:{analyzer_port}/metrics",
                               argv=["analyze", "--prometheus", prom.url, "--db", pg.dsn, "--interval", "30s",
                                     "--primary", load_spec().prediction_model,
-                                    "--web.listen-address", f"127.0.0.1:{analyzer_port}"])).start()
-    demo.urls["analyzer"] = f"http://127.0.0.1:{analyzer_port}/"
+                                    "--web.listen-address", f"127.0.0.1:{analyzer_port}",
+                                    "--web.config.file", str(wd / "analyzer" / "web.yml")])).start()
+    demo.urls["analyzer"] = f"http://{ADMIN_USER}:{password}@127.0.0.1:{analyzer_port}/"
+    demo.admin = (f"http://127.0.0.1:{analyzer_port}/admin", ADMIN_USER, password)
     demo.urls["data"] = str(wd)
 
 
@@ -307,6 +320,9 @@ def _show(running: DemoStack, duration: float | None) -> None:
     click.echo(f"  {'health scores':13s} {p}/graph?g0.expr=sort(gpu%3Ahealth%3Ascore)&g0.tab=1")
     click.echo(f"  {'alerts':13s} {p}/alerts")
     click.echo(f"  {'SQL':13s} psql '{running.urls['database']}'")
+    url, user, password = running.admin
+    click.echo(f"  {'admin page':13s} {url} (user {user}, password {password}): the fleet, each GPU, asset edits, "
+               "inventory import, repairs")
     click.echo(f"  {'dashboards':13s} {REPO / 'grafana'}: import grafana/dashboards/*.json into a Grafana and point "
                f"its Prometheus datasource at {p} (or copy grafana/provisioning/ into its provisioning folder; "
                "docs/dashboards.md)")

@@ -304,9 +304,9 @@ def test_migrate_is_idempotent_and_records_its_version(postgres):
     with psycopg.connect(postgres) as conn:
         rows = conn.execute("SELECT version, edition FROM schema_migrations ORDER BY version").fetchall()
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert [r[0] for r in rows] == [1, 2, 3, 4, 5] and rows[0][1] == "apache"
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6] and rows[0][1] == "apache"
     assert {"series", "samples", "samples_1m", "samples_5m", "samples_1h", "gpu_assets", "gpu_failures",
-            "failure_predictions", "recommendations", "model_versions"} <= tables
+            "failure_predictions", "recommendations", "model_versions", "gpu_repairs"} <= tables
 
 
 @pytest.mark.integration

@@ -40,6 +40,7 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     from gpuhealth.analyzers.predict.models import ModelError
     from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
     from gpuhealth.analyzers.promql import PromClient, PromQLError
+    from gpuhealth.analyzers.serve.admin import AdminPages
     from gpuhealth.analyzers.serve.collector import VerdictCollector
     from gpuhealth.analyzers.serve.reads import PrometheusReads
     from gpuhealth.analyzers.serve.service import AnalyzerService, serve
@@ -93,8 +94,13 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     service.start()
     spec = load_spec(rule_spec)
     reads = PrometheusReads(analyzer.client, selector)
+    def inventory_changed(changed: dict) -> None:
+        analyzer.inventory = collector.inventory = changed
+
+    admin = AdminPages(dsn, lambda: (collector.result, reads.health_scores()), lambda: collector.inventory,
+                       inventory_changed, bool(web_config and web_config.basic_auth_users))
     server = serve(collector, listen, web_config, reads,
-                   (spec.alerts["failure_probability_warning"], spec.scores["fleet_threshold"]))
+                   (spec.alerts["failure_probability_warning"], spec.scores["fleet_threshold"]), admin)
     logging.getLogger("gpuhealth.analyzers").info("analyzing %s every %s; serving %s/metrics", url, interval,
                                                   server.url)
     serve_until_stopped(server, service.stop)

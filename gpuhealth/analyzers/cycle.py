@@ -40,6 +40,11 @@ class NoGpusMatched(RuntimeError):
     """The selector matches no GPU's telemetry: the message names the selector and the family read."""
 
 
+def iso_time(t: float | None) -> str | None:
+    """Unix seconds as RFC 3339 in UTC ("...Z"), None kept."""
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass
 class Verdict:
     """What the analyzer says of one GPU.
@@ -59,6 +64,7 @@ class Verdict:
     valuation: object | None = None  # economics.Valuation when economics ran
     history_days: float = float("nan")  # how far back its telemetry reaches (at most 7 days)
     down_since: float | None = None  # down: when it last reported (Unix seconds)
+    life_since: float | None = None  # repaired within the week: when its current life began (Unix seconds)
     # the primary model's probabilities of failing from what the telemetry shows beyond the prior of the
     # GPU's model and age (registry.excess_over_prior): what the economics reads as the acute risk
     evidence_probability: dict[str, float] = field(default_factory=dict)
@@ -74,8 +80,8 @@ class Verdict:
                "failure_probability_7d": num(p.get("7d")), "failure_probability_30d": num(p.get("30d")),
                "remaining_useful_life_days": num(self.remaining_useful_life_days),
                "history_days": num(self.history_days),
-               "down_since": (datetime.fromtimestamp(self.down_since, UTC).isoformat().replace("+00:00", "Z")
-                              if self.down_since is not None else None),
+               "down_since": iso_time(self.down_since),
+               "life_since": iso_time(self.life_since),
                "anomaly_score": num(max(self.anomaly.values())) if self.anomaly else None,
                "anomalies": {k: num(v) for k, v in self.anomaly.items()},
                "trends_per_day": {k: num(v) for k, v in self.trends.items()},
@@ -155,7 +161,8 @@ class Analyzer:
         t0 = time.monotonic()
         q0 = self.client.queries
         at = time.time() if at is None else at
-        frame = online(self.client, at, self._ages(at), self.selector)
+        lives = self._lives_since(at)
+        frame = online(self.client, at, self._ages(at), self.selector, lives)
         if not frame.uuids:
             raise NoGpusMatched(f"selector {self.selector}: no GPU's {COVERAGE_METRIC} in the week before "
                                 f"{datetime.fromtimestamp(at, UTC).isoformat()} (is the job named otherwise? "
@@ -182,7 +189,7 @@ class Analyzer:
         verdicts = []
         for i, uuid in enumerate(frame.uuids):
             v = Verdict(uuid=uuid, status=str(status[i]), model_name=model_of.get(uuid, ""),
-                        history_days=float(frame.columns["history_days"][i]))
+                        history_days=float(frame.columns["history_days"][i]), life_since=lives.get(uuid))
             if v.status == "judged":
                 v.probability = {name: {h: float(p.probability[h][i]) for h in p.probability}
                                  for name, p in predictions.items()}
@@ -206,6 +213,18 @@ class Analyzer:
         if self.dsn:
             self._store(result)
         return result
+
+    def _lives_since(self, at: float) -> dict[str, float]:
+        """GPUs repaired within the week: when each one's current life began (from gpu_repairs)."""
+        if not self.dsn:
+            return {}
+        from gpuhealth.analyzers.repairs import lives_since
+
+        try:
+            return lives_since(self.dsn, at)
+        except Exception as exc:  # the database down must not stop the verdicts: say so in the log
+            log.warning("cannot read gpu_repairs, judging repaired GPUs over their whole history: %s", exc)
+            return {}
 
     def priors(self, frame: FeatureFrame) -> dict[str, np.ndarray]:
         """Each GPU's probability of failing within each horizon before any telemetry: its model's

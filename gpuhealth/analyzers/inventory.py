@@ -143,7 +143,8 @@ def read_inventory_file(path: str | Path) -> dict[str, Asset]:
     return parse_csv(text, str(p))
 
 
-def _connect(dsn: str):
+def connect(dsn: str):
+    """A connection to the database; InventoryError (the DSN's password redacted) when it cannot be made."""
     import psycopg
 
     from gpuhealth.sink.dsn import redact
@@ -171,7 +172,7 @@ def load_inventory(dsn: str | None = None, path: str | Path | None = None) -> di
         raise ValueError("load_inventory needs exactly one of dsn and path")
     if path is not None:
         return read_inventory_file(path)
-    with _connect(dsn) as conn:
+    with connect(dsn) as conn:
         return {a.uuid: a for a in map(_row_asset, conn.execute(_SELECT).fetchall())}
 
 
@@ -180,7 +181,7 @@ def import_assets(dsn: str, assets: Iterable[Asset]) -> int:
     rows = [(a.uuid, a.serial, a.model, a.node, a.datacenter, a.rack, a.purchase_date or None,
              None if math.isnan(a.purchase_price_dollars) else a.purchase_price_dollars, a.status, a.owner)
             for a in assets]
-    with _connect(dsn) as conn, conn.transaction(), conn.cursor() as cur:
+    with connect(dsn) as conn, conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO gpu_assets (uuid, serial, model, node, datacenter, rack, purchase_date, "
             "purchase_price_dollars, status, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -202,7 +203,7 @@ def set_asset_fields(dsn: str, uuid: str, assignments: Sequence[str]) -> Asset:
         if name not in EDITABLE:
             raise InventoryError(f"{item!r}: field {name!r} cannot be set; settable: {', '.join(EDITABLE)}")
         changes[name] = parse_field(name, value, f"assets set {uuid}")
-    with _connect(dsn) as conn, conn.transaction():
+    with connect(dsn) as conn, conn.transaction():
         row = conn.execute(_SELECT.replace(" ORDER BY uuid", " WHERE uuid = %s FOR UPDATE"), (uuid,)).fetchone()
         if row is None:
             raise InventoryError(f"no asset with UUID {uuid!r} in gpu_assets")
@@ -260,7 +261,7 @@ def write_recommendations(dsn: str, valuations: Sequence[Valuation], at: datetim
     rows = [(at, v.uuid, v.recommended_action, v.market_value_dollars, v.npv_dollars["keep"],
              v.npv_dollars["repair"], v.npv_dollars["sell"], v.npv_dollars["decommission"], json.dumps(v.drivers))
             for v in valuations]
-    with _connect(dsn) as conn, conn.transaction(), conn.cursor() as cur:
+    with connect(dsn) as conn, conn.transaction(), conn.cursor() as cur:
         cur.executemany("INSERT INTO recommendations (time, uuid, action, market_value_dollars, npv_keep, "
                         "npv_repair, npv_sell, npv_decommission, drivers) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)", rows)

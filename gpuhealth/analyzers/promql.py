@@ -28,6 +28,11 @@ class QueryRejected(PromQLError):
     """The server answered and refused the query (a bad expression, a limit): asking again will not help."""
 
 
+def promql_string(text: str) -> str:
+    """A PromQL double-quoted string literal holding ``text`` exactly."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 WARNINGS_KEPT = 100  # the latest warnings a client keeps (each is logged when it comes)
 
 

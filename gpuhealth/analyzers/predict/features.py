@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gpuhealth.analyzers.promql import PromClient
+from gpuhealth.analyzers.promql import PromClient, promql_string
 from gpuhealth.catalog import FAMILY, XidSeverity, xid_codes
 from gpuhealth.durations import whole_seconds
 
@@ -70,31 +70,40 @@ class Feature:
         extra = "".join(f', {k}=~"{"|".join(v)}"' for k, v in self.labels.items())
         return f"{self.metric}{{{base or default_selector()}{extra}}}"
 
-    def promql(self, base: str | None = None, covered: float = 0.0) -> str:
+    def promql(self, base: str | None = None, covered: float = 0.0, reach: float | None = None) -> str:
         """The feature over all GPUs, one value per UUID.
 
         ``covered``: every GPU's history reaches at least this far back (seconds), so that a growth
-        needs no fallback span shorter than it (the common case, a Prometheus holding weeks: one term)."""
+        needs no fallback span shorter than it (the common case, a Prometheus holding weeks: one term).
+        ``reach``: read no further back than this (seconds), for a GPU whose life began then (a repair):
+        its windows are cut there, as a GPU added that long ago would have them."""
         base = base or default_selector()
         s = self.selector(base)
         chain = spans(self.window, covered)
+        if reach is not None:
+            chain = tuple(w for w in spans(self.window) if whole_seconds(w) <= reach * 1.0001)
         if self.kind == "delta" and self.from_zero:
             telemetry = f"{COVERAGE_METRIC}{{{base}}}"
             terms = [f"((({s} - {s} offset {w}) >= 0 or {s}) and on (UUID) {telemetry} offset {w})"
                      for w in chain]
-            inner = " or ".join([*terms, s])
+            # a life younger than every span has seen no growth; a GPU younger than every span counts from zero
+            inner = " or ".join([*terms, f"{s} * 0" if reach is not None else s])
         elif self.kind == "delta":  # younger than every span: no growth seen yet
-            young = [f"{s} * 0"] if covered < whole_seconds(SPANS[-1]) else []
+            young = [f"{s} * 0"] if reach is not None or covered < whole_seconds(SPANS[-1]) else []
             # a counter that dropped was reset (a driver reload): its growth is its count since the reset
             inner = " or ".join([*(f"(({s} - {s} offset {w}) >= 0 or ({s} and {s} offset {w}))" for w in chain),
                                  *young])
         elif self.kind == "coverage":
-            inner = " or ".join([*(f"({s} offset {w}) * 0 + {whole_seconds(w) / 86400:g}" for w in spans(self.window)),
+            reached = spans(self.window) if reach is None else chain
+            inner = " or ".join([*(f"({s} offset {w}) * 0 + {whole_seconds(w) / 86400:g}" for w in reached),
                                  f"{s} * 0"])
         else:
             fn = {"last": "last_over_time", "avg": "avg_over_time", "max": "max_over_time",
                   "min": "min_over_time"}[self.kind]
-            inner = f"{fn}({s}[{self.window}])"
+            window = self.window
+            if reach is not None and reach < whole_seconds(window):
+                window = f"{max(int(reach), 60)}s"
+            inner = f"{fn}({s}[{window}])"
         return f"{self.agg} by (UUID) ({inner})"
 
     def sql(self) -> tuple[str, dict]:
@@ -344,10 +353,32 @@ def _to_frame(values: dict[str, dict[str, float]], at: float, ages: dict[str, fl
 
 
 def online(client: PromClient, at: float | None = None, ages: dict[str, float] | None = None,
-           selector: str | None = None) -> FeatureFrame:
-    """Every feature of every GPU from PromQL: one fleet-wide query per feature."""
+           selector: str | None = None, lives_since: dict[str, float] | None = None) -> FeatureFrame:
+    """Every feature of every GPU from PromQL: one fleet-wide query per feature.
+
+    ``lives_since``: UUID -> when that GPU's current life began (a repair, Unix seconds); its features are
+    read from that moment on only, with one query per feature for each such GPU."""
     at = at if at is not None else time.time()
     selector = selector or default_selector()
+    values, identity = _fleet_values(client, at, selector)
+    for uuid, began in sorted((lives_since or {}).items()):
+        reach = at - began
+        if reach < 0 or reach >= whole_seconds("7d"):
+            continue
+        base = f"{selector}, UUID={promql_string(uuid)}"
+        with ThreadPoolExecutor(QUERY_THREADS) as pool:
+            exprs = [f.promql(base, reach=reach) for f in FEATURES]
+            answers = list(pool.map(lambda expr: client.by_uuid(expr, at), exprs))
+            for f, answer in zip(FEATURES, answers, strict=True):
+                values[f.name].pop(uuid, None)
+                if uuid in answer:
+                    values[f.name][uuid] = answer[uuid]
+    return _to_frame(values, at, ages, identity)
+
+
+def _fleet_values(client: PromClient, at: float,
+                  selector: str) -> tuple[dict[str, dict[str, float]], dict[str, tuple[str, str]]]:
+    """Every feature's value per UUID over the whole fleet, and each UUID's (model name, host)."""
     # how far back the fleet's history reaches decides which fallback spans the growths need
     coverage = next(f for f in FEATURES if f.kind == "coverage")
     history = client.by_uuid(coverage.promql(selector), at)
@@ -362,7 +393,7 @@ def online(client: PromClient, at: float | None = None, ages: dict[str, float] |
         values[coverage.name] = history
         identity = {lab["UUID"]: (lab.get("modelName", ""), lab.get("Hostname") or lab.get("hostname", ""))
                     for lab, _ in names.result() if "UUID" in lab}
-    return _to_frame(values, at, ages, identity)
+    return values, identity
 
 
 def offline(conn, at: float, ages: dict[str, float] | None = None) -> FeatureFrame:

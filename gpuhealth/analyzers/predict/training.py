@@ -30,6 +30,7 @@ from gpuhealth.analyzers.economics.decisions import (
     economic_utilization,
 )
 from gpuhealth.analyzers.predict.features import FEATURES, MODEL_FEATURES, FeatureFrame, derive, group_rows
+from gpuhealth.analyzers.predict.lives import Life, life_at, lives
 from gpuhealth.analyzers.predict.models import HORIZONS, MODEL_KINDS, Prediction
 from gpuhealth.catalog import age_days
 
@@ -142,8 +143,11 @@ def ages_at(purchase: dict[str, str], at: float) -> dict[str, float]:
 
 
 def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[float],
-                  failures: dict[str, tuple[float, bool]], end: float, progress: bool | None = None) -> Dataset:
-    """Rows from frame_at(t) for each instant, labelled from failures {uuid: (failed_at, precursor)}."""
+                  failures: dict[str, tuple[float, bool]], end: float, progress: bool | None = None,
+                  lives_of: dict[str, list[Life]] | None = None) -> Dataset:
+    """Rows from frame_at(t) for each instant, labelled from failures {uuid: (failed_at, precursor)}, or for a
+    GPU in ``lives_of`` (a repaired one) from the life that holds the instant: each life after its first
+    is a GPU of its own (UUID "<uuid>/life<k>"), and an instant between lives gives no row."""
     xs, ys7, ys30, durations, events, uuids, ats, fails, precs = [], [], [], [], [], [], [], [], []
     econs, names, raws, hosts = [], [], [], []
     quiet = not sys.stderr.isatty() if progress is None else not progress
@@ -159,14 +163,23 @@ def build_dataset(frame_at: Callable[[float], FeatureFrame], instants: list[floa
                                 attributable_throttling(c["thermal_violation_frac"], frame.hosts or [""] * len(x))])
         for i, u in enumerate(frame.uuids):
             failed_at, precursor = failures.get(u, (np.inf, False))
+            censored, name = end, u
+            if lives_of and u in lives_of:
+                life = life_at(lives_of[u], t)
+                if life is None:
+                    continue  # failed and not yet repaired, or its windows still reach into its last life
+                failed_at = life.end if life.failed else np.inf
+                precursor, censored = life.precursor, min(end, life.end)
+                k = lives_of[u].index(life)
+                name = u if k == 0 else f"{u}/life{k + 1}"
             if failed_at <= t:
                 continue  # already failed
             xs.append(x[i])
             ys7.append(failed_at <= t + HORIZONS["7d"] * DAY)
             ys30.append(failed_at <= t + HORIZONS["30d"] * DAY)
-            durations.append((min(failed_at, end) - t) / DAY)
-            events.append(failed_at <= end)
-            uuids.append(u)
+            durations.append((min(failed_at, censored) - t) / DAY)
+            events.append(failed_at <= censored)
+            uuids.append(name)
             ats.append(t)
             fails.append(failed_at)
             precs.append(precursor)
@@ -471,17 +484,23 @@ def timescaledb_dataset(dsn: str, step_hours: float = 6.0, progress: bool | None
     import psycopg
 
     from gpuhealth.analyzers.predict.features import offline
+    from gpuhealth.analyzers.repairs import repairs_by_gpu
 
     with psycopg.connect(dsn) as conn:
         first, last = conn.execute("SELECT extract(epoch FROM min(bucket)), extract(epoch FROM max(bucket)) "
                                    "FROM samples_1m").fetchone()
         if first is None:
             raise ValueError("samples_1m is empty: no stored history to train on (is the sink's rollup loop running?)")
-        failures = {u: (t.timestamp(), bool(p)) for u, t, p in
-                    conn.execute("SELECT uuid, min(failed_at), bool_or(coalesce(precursor, true)) FROM gpu_failures "
-                                 "GROUP BY uuid").fetchall()}
+        every: dict[str, list[tuple[float, bool]]] = {}
+        for u, t, p in conn.execute("SELECT uuid, failed_at, coalesce(precursor, true) FROM gpu_failures "
+                                    "ORDER BY uuid, failed_at").fetchall():
+            every.setdefault(u, []).append((t.timestamp(), bool(p)))
+        failures = {u: f[0] for u, f in every.items()}
+        repaired = repairs_by_gpu(dsn)  # a repaired GPU is a new life, labelled by its own failures
+        lives_of = {u: lives(every.get(u, []), times) for u, times in repaired.items()}
         purchase = {u: d.isoformat() for u, d in conn.execute("SELECT uuid, purchase_date FROM gpu_assets "
                                                               "WHERE purchase_date IS NOT NULL").fetchall()}
         first, last = float(first), float(last)
         instants = list(np.arange(first + DAY, max(last - 7 * DAY, first + DAY) + 1, step_hours * 3600.0))
-        return build_dataset(lambda t: offline(conn, t, ages_at(purchase, t)), instants, failures, last, progress)
+        return build_dataset(lambda t: offline(conn, t, ages_at(purchase, t)), instants, failures, last, progress,
+                             lives_of)

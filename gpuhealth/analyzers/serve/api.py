@@ -5,13 +5,14 @@ describes them. Pure functions: the service reads Prometheus and passes what it 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gpuhealth.analyzers.cycle import STATUSES, CycleResult, Verdict
+from gpuhealth.analyzers.cycle import STATUSES, CycleResult, Verdict, iso_time
 from gpuhealth.analyzers.economics.valuation import ACTIONS
+from gpuhealth.analyzers.repairs import Repair
 from gpuhealth.catalog import Asset
 
 DIMENSIONS = ("memory", "thermal", "power", "performance", "reliability")
@@ -143,8 +144,15 @@ def find_verdict(result: CycleResult, uuid: str) -> Verdict:
     raise ApiError(404, f"GPU {uuid!r}: not in the analyzer's last cycle (neither reporting nor in the inventory)")
 
 
+def repair_json(r: Repair) -> dict[str, Any]:
+    """A recorded repair in the API's form."""
+    return {"repaired_at": r.repaired_at.astimezone(UTC).isoformat().replace("+00:00", "Z"), "kind": r.kind,
+            "mode": r.mode, "cost_dollars": _num(r.cost_dollars), "success": r.success, "notes": r.notes,
+            "recorded_by": r.recorded_by}
+
+
 def gpu_detail(result: CycleResult, uuid: str, inventory: Mapping[str, Asset], scores: HealthScores,
-               history: Mapping[str, list[list[float]]]) -> dict[str, Any]:
+               history: Mapping[str, list[list[float]]], repairs: Sequence[Repair] = ()) -> dict[str, Any]:
     """Everything the analyzer knows of one GPU: /api/v1/gpus/{uuid}."""
     v = find_verdict(result, uuid)
     asset = inventory.get(uuid)
@@ -158,8 +166,9 @@ def gpu_detail(result: CycleResult, uuid: str, inventory: Mapping[str, Asset], s
             "primary_model": result.primary,
             "remaining_useful_life_days": _num(v.remaining_useful_life_days),
             "history_days": _num(v.history_days),
-            "down_since": (datetime.fromtimestamp(v.down_since, UTC).isoformat().replace("+00:00", "Z")
-                           if v.down_since is not None else None),
+            "down_since": iso_time(v.down_since),
+            "life_since": iso_time(v.life_since),
+            "repairs": [repair_json(r) for r in repairs],
             "factors": [{"factor": n, "weight": _num(w)} for n, w in v.factors],
             "anomalies": {k: _num(x) for k, x in v.anomaly.items()},
             "trends_per_day": {k: _num(x) for k, x in v.trends.items()},

@@ -43,6 +43,11 @@ DETAIL = {"allOf": [{"$ref": "#/components/schemas/GpuSummary"}, {"type": "objec
                    "additionalProperties": {"type": "object", "additionalProperties": NUM}},
     "primary_model": {"type": "string"}, "remaining_useful_life_days": NUM, "history_days": NUM,
     "down_since": {"type": "string", "format": "date-time", "nullable": True},
+    "life_since": {"type": "string", "format": "date-time", "nullable": True,
+                   "description": "repaired within the week: when its current life began; it is judged from then"},
+    "repairs": {"type": "array", "items": {"type": "object", "properties": {
+        "repaired_at": {"type": "string", "format": "date-time"}, "kind": {"type": "string", "enum": ["repair", "rma"]},
+        "mode": STR, "cost_dollars": NUM, "success": {"type": "boolean"}, "notes": STR, "recorded_by": STR}}},
     "factors": {"type": "array", "items": {"type": "object", "properties": {"factor": {"type": "string"},
                                                                              "weight": NUM}}},
     "anomalies": {"type": "object", "additionalProperties": NUM},

@@ -8,18 +8,13 @@ import math
 import threading
 import time
 
-from gpuhealth.analyzers.promql import PromClient, PromQLError
+from gpuhealth.analyzers.promql import PromClient, PromQLError, promql_string
 from gpuhealth.analyzers.serve.api import DIMENSIONS
 from gpuhealth.catalog import FAMILY
 
 log = logging.getLogger("gpuhealth.analyzers")
 HISTORY_HOURS = 6.0
 HISTORY_STEP = 60.0
-
-
-def promql_string(text: str) -> str:
-    """A PromQL double-quoted string literal holding ``text`` exactly."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 class PrometheusReads:

@@ -10,11 +10,14 @@ import html
 import json
 import logging
 import threading
+from collections.abc import Callable
 from urllib.parse import parse_qs, unquote
 
 from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
 from gpuhealth.analyzers.promql import PromQLError
+from gpuhealth.analyzers.repairs import Repair, list_repairs
 from gpuhealth.analyzers.serve import api
+from gpuhealth.analyzers.serve.admin import MAX_FORM_BYTES, AdminPages, Reply, basic_auth_user
 from gpuhealth.analyzers.serve.collector import VerdictCollector
 from gpuhealth.analyzers.serve.exposition import render
 from gpuhealth.analyzers.serve.openapi import openapi_document
@@ -93,12 +96,13 @@ def _page(collector: VerdictCollector) -> bytes:
                                              "action"))
     state = "healthy" if collector.healthy else "UNHEALTHY (serving the last verdicts)"
     return (f"<html><head><title>gpuhealth analyzer</title></head><body><h1>gpuhealth analyzer</h1>"
-            f"<p>State: {state}. <a href='metrics'>/metrics</a> <a href='api/v1/verdicts'>/api/v1/verdicts</a></p>"
+            f"<p>State: {state}. <a href='metrics'>/metrics</a> <a href='api/v1/verdicts'>/api/v1/verdicts</a> "
+            "<a href='admin'>admin</a></p>"
             f"<table border=1 cellpadding=3><tr>{head}</tr>{''.join(rows)}</table></body></html>").encode()
 
 
 def _api(collector: VerdictCollector, reads: PrometheusReads | None, path: str, query: dict[str, list[str]],
-         thresholds: tuple[float, float]) -> dict:
+         thresholds: tuple[float, float], repairs: Callable[[str], list[Repair]] | None = None) -> dict:
     """The document of one /api/v1 request; ApiError names what was wrong."""
     if path == "/api/v1/openapi.json":
         return openapi_document()
@@ -115,7 +119,7 @@ def _api(collector: VerdictCollector, reads: PrometheusReads | None, path: str, 
             raise api.ApiError(400, f"unknown query parameters {sorted(query)}; this endpoint takes none")
         api.find_verdict(r, uuid)  # a UUID the analyzer knows, before anything reads Prometheus with it
         history = reads.history(uuid) if reads is not None else {}
-        return api.gpu_detail(r, uuid, inventory, scores, history)
+        return api.gpu_detail(r, uuid, inventory, scores, history, repairs(uuid) if repairs is not None else [])
     if path == "/api/v1/fleet/summary":
         if query:
             raise api.ApiError(400, f"unknown query parameters {sorted(query)}; this endpoint takes none")
@@ -128,17 +132,56 @@ def _api(collector: VerdictCollector, reads: PrometheusReads | None, path: str, 
 
 
 def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None = None,
-          reads: PrometheusReads | None = None, thresholds: tuple[float, float] = (0.5, 0.5)) -> GuardedServer:
+          reads: PrometheusReads | None = None, thresholds: tuple[float, float] = (0.5, 0.5),
+          admin: AdminPages | None = None) -> GuardedServer:
     """The analyzer's HTTP server: /, /metrics, the JSON API under /api/v1 (its OpenAPI document at
-    /api/v1/openapi.json), /-/healthy, /-/ready. ``thresholds``: the 7-day probability that counts a GPU at
-    risk and the health score below which it counts as unhealthy, in the fleet summary."""
+    /api/v1/openapi.json), the admin page under /admin, /-/healthy, /-/ready. ``thresholds``: the 7-day
+    probability that counts a GPU at risk and the health score below which it counts as unhealthy, in the
+    fleet summary."""
+    repairs = (lambda uuid: list_repairs(admin.dsn, uuid)) if admin is not None and admin.dsn else None
+
     class Handler(GuardedHandler):
+        def _send(self, reply: Reply) -> None:
+            self.send_plain(reply.status, reply.body, reply.headers, content_type=reply.content_type)
+
+        def handle_post(self) -> None:
+            path = self.path.partition("?")[0]
+            if admin is None or not path.startswith("/admin/"):
+                self.send_plain(405, b"method not allowed\n")
+                return
+            try:
+                length = int(self.headers.get("Content-Length", "-1"))
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_FORM_BYTES:
+                self.send_plain(411 if length < 0 else 413, b"a form needs a Content-Length of at most 8 MiB\n",
+                                {"Connection": "close"})
+                self.close_connection = True
+                return
+            body = self.rfile.read(length)
+            try:
+                reply = admin.post(path, self.headers.get("Content-Type", ""), body,
+                                   basic_auth_user(self.headers.get("Authorization")), self.headers.get("Origin"),
+                                   self.headers.get("Host"))
+            except Exception as exc:  # a bug, or the database down: say so, keep serving
+                log.exception("admin request %s failed", path)
+                reply = Reply(500, f"internal error: {type(exc).__name__}\n".encode(), "text/plain; charset=utf-8")
+            self._send(reply)
+
         def handle_get(self) -> None:
             path, _, qs = self.path.partition("?")
-            if path.startswith("/api/v1/") and path != "/api/v1/verdicts":
+            if admin is not None and (path == "/admin" or path.startswith("/admin/")):
                 try:
                     query = parse_qs(qs, keep_blank_values=True, strict_parsing=False)
-                    body, status = _api(collector, reads, path, query, thresholds), 200
+                    reply = admin.get(path, query, basic_auth_user(self.headers.get("Authorization")))
+                except Exception as exc:
+                    log.exception("admin request %s failed", path)
+                    reply = Reply(500, f"internal error: {type(exc).__name__}\n".encode(), "text/plain; charset=utf-8")
+                self._send(reply)
+            elif path.startswith("/api/v1/") and path != "/api/v1/verdicts":
+                try:
+                    query = parse_qs(qs, keep_blank_values=True, strict_parsing=False)
+                    body, status = _api(collector, reads, path, query, thresholds, repairs), 200
                 except api.ApiError as exc:
                     body, status = {"error": exc.message}, exc.status
                 except Exception as exc:  # a bug must not take the service down: say so, keep serving
