@@ -21,6 +21,7 @@ rules:                ## regenerate the committed rule files and Alertmanager co
 	$(BIN)/gpuhealth rules generate --out .
 	$(BIN)/gpuhealth alertmanager generate --out .
 	$(BIN)/gpuhealth dashboards generate --out .
+	$(BIN)/gpuhealth rules generate --format prometheusrule --out deploy/kubernetes
 
 benchmarks:
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

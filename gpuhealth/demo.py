@@ -33,11 +33,11 @@ import yaml
 from gpuhealth import stack
 from gpuhealth.analyzers.promql import PromClient
 from gpuhealth.dashboards.config import load_config
+from gpuhealth.resources import data_dir
 from gpuhealth.rules.spec import load_spec
 
 ADMIN_USER = "admin"
 
-REPO = Path(__file__).resolve().parent.parent
 HISTORY_STEP = 300  # seconds between the history's samples
 DEMO_INSTANCE = "demo-exporter:9494"  # the instance label of the exporter's series, in the history and live
 
@@ -101,7 +101,7 @@ def _webhook_receiver(sink: list[str]) -> tuple[http.server.ThreadingHTTPServer,
 
 def _alertmanager_config(path: Path, webhook: str) -> Path:
     """The generated Alertmanager configuration with every receiver pointed at the demo webhook."""
-    generated = REPO / "alertmanager" / "alertmanager.yml"
+    generated = data_dir("alertmanager") / "alertmanager.yml"
     if generated.exists():
         cfg = yaml.safe_load(generated.read_text())
         cfg.pop("global", None)
@@ -323,7 +323,7 @@ def _show(running: DemoStack, duration: float | None) -> None:
     url, user, password = running.admin
     click.echo(f"  {'admin page':13s} {url} (user {user}, password {password}): the fleet, each GPU, asset edits, "
                "inventory import, repairs")
-    click.echo(f"  {'dashboards':13s} {REPO / 'grafana'}: import grafana/dashboards/*.json into a Grafana and point "
+    click.echo(f"  {'dashboards':13s} {data_dir('grafana')}: import grafana/dashboards/*.json into a Grafana and point "
                f"its Prometheus datasource at {p} (or copy grafana/provisioning/ into its provisioning folder; "
                "docs/dashboards.md)")
     click.echo("Press Ctrl-C to stop.\n")

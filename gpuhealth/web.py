@@ -125,8 +125,12 @@ def load_web_config(path: str | Path | None) -> WebConfig | None:
     return WebConfig(tls=tls, basic_auth_users=users)
 
 
+PROBE_PATHS = ("/-/healthy", "/-/ready")  # served without basic auth, for Kubernetes' probes
+
+
 class GuardedHandler(http.server.BaseHTTPRequestHandler):
-    """A request handler that enforces basic auth and the concurrency bound before dispatching.
+    """A request handler that enforces basic auth (but on PROBE_PATHS) and the concurrency bound before
+    dispatching.
 
     Subclasses implement ``handle_get``/``handle_post`` instead of ``do_GET``/``do_POST``.
     """
@@ -136,6 +140,8 @@ class GuardedHandler(http.server.BaseHTTPRequestHandler):
 
     def _guard(self) -> bool:
         cfg = self.server.web_config
+        if self.command in ("GET", "HEAD") and self.path in PROBE_PATHS:
+            return True  # what a liveness or readiness probe asks says nothing a user may not know
         if cfg is not None and not cfg.check_basic_auth(self.headers.get("Authorization")):
             self.send_plain(401, b"Unauthorized\n", {"WWW-Authenticate": 'Basic realm="gpuhealth"'})
             return False

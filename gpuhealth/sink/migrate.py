@@ -7,9 +7,10 @@ from pathlib import Path
 
 import psycopg
 
+from gpuhealth.resources import data_dir
 from gpuhealth.sink.dsn import redact
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = data_dir("sql")
 
 
 def edition(conn: psycopg.Connection) -> str:
@@ -29,7 +30,12 @@ def migrations(sql_dir: Path, which: str) -> list[tuple[int, Path]]:
 
 
 def migrate(dsn: str, sql_dir: Path = SQL_DIR) -> int:
-    """Apply what has not been applied; returns the schema version now. Idempotent."""
+    """Apply what has not been applied; returns the schema version now. Idempotent.
+
+    RuntimeError when ``sql_dir`` holds no migration file (a package built without its migrations)."""
+    if not list(sql_dir.glob("[0-9][0-9][0-9]_*.sql")):
+        raise RuntimeError(f"{sql_dir}: no migration files (NNN_name.sql) here, so nothing could be applied; "
+                           "is gpuhealth installed from a package built without sql/?")
     try:
         conn = psycopg.connect(dsn, autocommit=True)
     except psycopg.OperationalError as exc:
