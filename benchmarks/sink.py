@@ -47,6 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import cramjam
 import numpy as np
@@ -338,6 +339,15 @@ def start_sink(dsn: str, workdir) -> tuple[subprocess.Popen, int]:
     raise SystemExit("sink did not become ready within 60 s")
 
 
+def process_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) and peak resident memory (MB) of a running process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return cpu, peak / 1024
+
+
 def disk_figures(dsn: str) -> dict:
     """Sizes of samples, rollups and the series catalog, and the stored row counts."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -400,9 +410,16 @@ def main() -> None:
                 def sink_target(s, u, t, i, c=None):
                     http_shard(gen, s, "127.0.0.1", port, "/api/v1/write", u, t, i, c)
 
+                cpu0, _ = process_usage(proc.pid)
+                t_phase = time.perf_counter()
                 results["sink"] = run_phase("sink", sink_target, shards, args.seconds)
+                cpu1, _ = process_usage(proc.pid)
+                t_mid = time.perf_counter()
                 results["latency"] = run_phase("sink @ rate", sink_target, shards, args.latency_seconds,
                                                rate=args.latency_rate)
+                cpu2, peak_mb = process_usage(proc.pid)
+                usage = {"cores_sustained": (cpu1 - cpu0) / (t_mid - t_phase),
+                         "cores_at_rate": (cpu2 - cpu1) / (time.perf_counter() - t_mid), "peak_rss_mb": peak_mb}
             finally:
                 proc.terminate()
                 proc.wait(20)
@@ -446,6 +463,9 @@ def main() -> None:
           f"p50 {lat['p50'] * 1000:.0f} ms, p99 {lat['p99'] * 1000:.0f} ms, max {lat['max'] * 1000:.0f} ms "
           f"({lat['p99'] / TARGET_P99_S:.2f}x the {TARGET_P99_S:.0f} s target); batches late by more than "
           f"one interval: {lat['behind']}; failures {lat['failures'] or 0}")
+    print(f"sink process: {usage['cores_sustained']:.2f} cores while sustaining {s['rate']:,.0f} samples/s, "
+          f"{usage['cores_at_rate']:.2f} cores at {lat['rate']:,.0f} samples/s, peak RSS {usage['peak_rss_mb']:.0f} MB "
+          "(what deploy/kubernetes/sink.yaml requests)")
     print(f"stored rows {disk['rows']:,} vs acknowledged samples {acked:,} (before maintenance {sent_before:,}): "
           f"{'equal' if disk['rows'] == acked else 'MISMATCH'}")
     rollups = sum(disk[f"ht_{t}"] for t in ("samples_1m", "samples_5m", "samples_1h"))

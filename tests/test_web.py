@@ -60,8 +60,8 @@ def test_tls_and_basic_auth(tls_server):
     assert r.status_code == 401 and "Basic" in r.headers["WWW-Authenticate"]
     assert requests.get(url, verify=str(cert), timeout=5).status_code == 401
     assert requests.get(url, auth=("nobody", "s3cret"), verify=str(cert), timeout=5).status_code == 401
-    # the probes' paths answer without auth (this handler has none: 404, not 401); nothing else does
-    assert requests.get(url + "-/healthy", verify=str(cert), timeout=5).status_code == 404
+    # the probes' paths answer without auth; nothing else does
+    assert requests.get(url + "-/healthy", verify=str(cert), timeout=5).text == "hello\n"
     assert requests.get(url + "-/healthy/x", verify=str(cert), timeout=5).status_code == 401
     assert requests.post(url + "-/ready", verify=str(cert), timeout=5).status_code == 401
     with pytest.raises(requests.exceptions.ConnectionError):
