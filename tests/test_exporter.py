@@ -258,3 +258,31 @@ def test_mig_instances_are_served_with_dcgm_exporter_labels():
     assert all(s.labels["UUID"] == "GPU-00000000-0000-0000-0000-000000000000" for s in mig)
     info = {s.labels["mig_uuid"] for s in fams["gpuhealth_mig_instance_info"].samples}
     assert info == {"MIG-aaaa", "MIG-bbbb"}
+
+
+def test_each_collector_yields_the_own_families_the_catalog_gives_it_and_only_when_enabled():
+    """The XID counter, the clock-event bits and the identity come from their collectors' own hooks: with MIG on
+    and an XID seen, each yields exactly the families the catalog assigns it; switched off, none of them."""
+    from gpuhealth.catalog import OWN_FAMILIES
+
+    nvml = _fake()
+    nvml.devices[0].mig = [FakeDevice(uuid="MIG-aaaa", name="NVIDIA H100 80GB HBM3 MIG 1g.10gb", gi_id=7)]
+    backend = NvmlBackend(nvml, hostname="node-a")
+    nvml.emit_xid(1, 48)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not nvml.events.empty():
+        time.sleep(0.05)
+    time.sleep(0.1)
+    reading = backend.read(ALL)
+    backend.close()
+    renderer = Renderer(backend.identities, "nvml")
+    hooked = {name: c for name, c in COLLECTORS.items() if c.families is not None}
+    assert set(hooked) == {"xid", "clock_events", "info"}
+    for name, collector in hooked.items():
+        yielded = [f.name for f in collector.families(reading, renderer.labels)]
+        assert sorted(yielded) == sorted(collector.own_families), name
+        assert all(OWN_FAMILIES[f].collector == name for f in yielded)
+    served = {f.name for f in renderer.families(reading, ALL)}
+    assert {f for c in hooked.values() for f in c.own_families} <= served
+    off = {f.name for f in renderer.families(reading, ALL - set(hooked))}
+    assert not off & {f for c in hooked.values() for f in c.own_families}

@@ -97,5 +97,5 @@ def exporter(backend: str, sim_gpus: int, sim_seed: int, sim_speedup: float, sim
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"--web.listen-address {listen}: {exc}") from exc
     logging.getLogger("gpuhealth.exporter").info("serving %d GPUs (%s backend) on %s/metrics",
-                                                 len(renderer.gpu_labels), backend, server.url)
+                                                 len(renderer.labels.gpu), backend, server.url)
     serve_until_stopped(server, lambda: (poller.stop(), source.close()))

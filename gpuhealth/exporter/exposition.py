@@ -11,41 +11,28 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
 from gpuhealth import __version__
 from gpuhealth.catalog import (
-    CLOCK_EVENT_ACTIVE,
-    CLOCK_EVENT_REASONS,
     COLLECTOR_DURATION,
     COLLECTOR_SUCCESS,
     EXPORTER_BUILD_INFO,
-    GPU_INFO,
     GPU_UP,
     HOST_LABEL,
     LAST_POLL,
-    MIG_INSTANCE_INFO,
-    OWN_FAMILIES,
-    XID_ERRORS_TOTAL,
     GpuIdentity,
     MetricType,
 )
 from gpuhealth.exporter.collectors import COLLECTORS
+from gpuhealth.exporter.families import Family, GpuLabels, label_string, own
 from gpuhealth.exporter.reading import Reading
+
+__all__ = ["OPENMETRICS", "TEXT", "Family", "Renderer", "label_string"]
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def label_string(labels: dict[str, str]) -> str:
-    """Labels in exposition syntax, without braces."""
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
 
 
 def _fmt(v: float) -> str:
@@ -56,35 +43,18 @@ def _fmt(v: float) -> str:
     return repr(float(v))
 
 
-@dataclass
-class Family:
-    """One metric family ready to render: name, type, help and (label string, value) samples."""
-
-    name: str
-    type: str  # gauge | counter
-    help: str
-    samples: list[tuple[str, float]]
-
-
-def _own(name: str, samples: list[tuple[str, float]]) -> Family:
-    """One of gpuhealth's own families, as the catalog declares it (catalog.OWN_FAMILIES)."""
-    f = OWN_FAMILIES[name]
-    return Family(f.name, f.type.value, f.help, samples)
-
-
 class Renderer:
     """Renders readings for a fixed set of GPUs (label strings computed once)."""
 
     def __init__(self, identities: list[GpuIdentity], backend: str, host_label: str = HOST_LABEL) -> None:
         self.backend = backend
-        self.gpu_labels = [label_string(i.labels(host_label)) for i in identities]
-        self.own_labels = [label_string(i.labels(host_label, model=False)) for i in identities]
-        self.info_labels = [label_string(i.info_labels(host_label)) for i in identities]
-        self.reason_labels = {r: [f'{lab},reason="{r}"' for lab in self.own_labels] for r in CLOCK_EVENT_REASONS}
+        self.labels = GpuLabels(identities, host_label)
 
     def families(self, reading: Reading, enabled: set[str]) -> Iterable[Family]:
-        """Every family of a reading for the enabled collectors, dcgm-exporter's first."""
+        """Every family of a reading for the enabled collectors: their catalog fields (dcgm-exporter's
+        first), whether each GPU is up, the families each collector yields itself, then the exporter's own."""
         up = reading.up
+        gpu_labels = self.labels.gpu
         for name, collector in COLLECTORS.items():
             if name not in enabled:
                 continue
@@ -93,42 +63,24 @@ class Renderer:
                 if vals is None:
                     continue
                 present = np.flatnonzero(~np.isnan(vals))
-                samples = [(self.gpu_labels[i], vals[i]) for i in present]
+                samples = [(gpu_labels[i], vals[i]) for i in present]
                 # MIG instances: dcgm-exporter's labels plus GPU_I_PROFILE and GPU_I_ID
-                samples += [(f'{self.gpu_labels[m.parent]},GPU_I_PROFILE="{m.profile}",GPU_I_ID="{m.gpu_instance_id}"',
+                samples += [(f'{gpu_labels[m.parent]},GPU_I_PROFILE="{m.profile}",GPU_I_ID="{m.gpu_instance_id}"',
                              m.values[fld.key]) for m in reading.mig if fld.key in m.values]
                 if samples:
                     yield Family(fld.name, fld.type.value, fld.help, samples)
-        yield _own(GPU_UP, [(lab, float(u)) for lab, u in zip(self.own_labels, up, strict=True)])
-        if "xid" in enabled and reading.xid_counts:
-            samples = []
-            for code in sorted(reading.xid_counts):
-                counts = reading.xid_counts[code]
-                samples += [(f'{self.own_labels[i]},xid="{code}"', float(counts[i])) for i in np.flatnonzero(counts)]
-            yield _own(XID_ERRORS_TOTAL, samples)
-        if "clock_events" in enabled:
-            mask = reading.values["clock_event_reasons"]
-            ok = np.flatnonzero(~np.isnan(mask))
-            bits = np.nan_to_num(mask).astype(np.int64)
-            samples = []
-            for reason, bit in CLOCK_EVENT_REASONS.items():
-                labs = self.reason_labels[reason]
-                samples += [(labs[i], float((bits[i] & bit) > 0)) for i in ok]
-            yield _own(CLOCK_EVENT_ACTIVE, samples)
-        if "info" in enabled and reading.mig:
-            yield _own(MIG_INSTANCE_INFO,
-                       [(f'{self.own_labels[m.parent]},GPU_I_ID="{m.gpu_instance_id}",GPU_I_PROFILE="{m.profile}",'
-                           f'mig_uuid="{m.uuid}"', 1.0) for m in reading.mig])
-        if "info" in enabled:
-            yield _own(GPU_INFO, [(lab, 1.0) for lab in self.info_labels])
-        yield _own(EXPORTER_BUILD_INFO,
-                   [(label_string({"version": __version__, "backend": self.backend,
-                                   "pythonversion": platform.python_version()}), 1.0)])
-        yield _own(COLLECTOR_SUCCESS,
-                   [(f'collector="{c}"', float(ok)) for c, ok in sorted(reading.collector_ok.items())])
-        yield _own(COLLECTOR_DURATION,
-                   [(f'collector="{c}"', s) for c, s in sorted(reading.collector_seconds.items())])
-        yield _own(LAST_POLL, [("", reading.timestamp)])
+        yield own(GPU_UP, [(lab, float(u)) for lab, u in zip(self.labels.own, up, strict=True)])
+        for name, collector in COLLECTORS.items():
+            if name in enabled and collector.families is not None:
+                yield from collector.families(reading, self.labels)
+        yield own(EXPORTER_BUILD_INFO,
+                  [(label_string({"version": __version__, "backend": self.backend,
+                                  "pythonversion": platform.python_version()}), 1.0)])
+        yield own(COLLECTOR_SUCCESS,
+                  [(f'collector="{c}"', float(ok)) for c, ok in sorted(reading.collector_ok.items())])
+        yield own(COLLECTOR_DURATION,
+                  [(f'collector="{c}"', s) for c, s in sorted(reading.collector_seconds.items())])
+        yield own(LAST_POLL, [("", reading.timestamp)])
 
     def render(self, reading: Reading, enabled: set[str]) -> tuple[bytes, bytes]:
         """The reading as (Prometheus text 0.0.4, OpenMetrics 1.0) bytes."""

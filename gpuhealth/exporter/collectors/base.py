@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpuhealth.catalog import FIELDS, Field
+from gpuhealth.catalog import FIELDS, OWN_FAMILIES, Field
+
+if TYPE_CHECKING:
+    from gpuhealth.exporter.families import Family, GpuLabels
+    from gpuhealth.exporter.reading import Reading
 
 # read(nvml, handle, ctx) -> {field key: value}; ctx carries per-GPU state (e.g. previous reads)
 ReadFn = Callable[[Any, Any, dict], dict[str, float]]
+# families(reading, labels) -> the collector's families of gpuhealth's own, beyond its catalog fields
+FamiliesFn = Callable[["Reading", "GpuLabels"], Iterable["Family"]]
 
 
 @dataclass(frozen=True)
 class Collector:
-    """A named group of families, with the NVML reads that fill them on a real GPU."""
+    """A named group of families: the catalog fields it serves, filled by its NVML reads on a real GPU, and
+    the families of gpuhealth's own it yields itself (``families``; the catalog declares them, OWN_FAMILIES)."""
 
     name: str
     help: str
     read: ReadFn
-    extra_families: tuple[str, ...] = ()
+    families: FamiliesFn | None = None
     default: bool = True
 
     @property
     def fields(self) -> tuple[Field, ...]:
         """The catalog fields this collector serves."""
         return tuple(f for f in FIELDS if f.collector == self.name)
+
+    @property
+    def own_families(self) -> tuple[str, ...]:
+        """The names of the families of gpuhealth's own this collector yields."""
+        return tuple(name for name, f in OWN_FAMILIES.items() if f.collector == self.name)
 
 
 COLLECTORS: dict[str, Collector] = {}

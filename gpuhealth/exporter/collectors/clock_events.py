@@ -1,7 +1,10 @@
 """Clock events (throttle reasons) and power/thermal violation time."""
 
-from gpuhealth.catalog import CLOCK_EVENT_ACTIVE
+import numpy as np
+
+from gpuhealth.catalog import CLOCK_EVENT_ACTIVE, CLOCK_EVENT_REASONS
 from gpuhealth.exporter.collectors.base import Collector, optional, register
+from gpuhealth.exporter.families import own
 
 
 def read(nvml, h, ctx):
@@ -16,5 +19,16 @@ def read(nvml, h, ctx):
     return out
 
 
-register(Collector("clock_events", "clock-event reasons and violation time", read,
-                   extra_families=(CLOCK_EVENT_ACTIVE,)))
+def families(reading, labels):
+    """gpuhealth_clock_event_active: one series per reason and GPU, 1 while that bit of the mask is set."""
+    mask = reading.values["clock_event_reasons"]
+    ok = np.flatnonzero(~np.isnan(mask))
+    bits = np.nan_to_num(mask).astype(np.int64)
+    samples = []
+    for reason, bit in CLOCK_EVENT_REASONS.items():
+        labs = labels.reason[reason]
+        samples += [(labs[i], float((bits[i] & bit) > 0)) for i in ok]
+    yield own(CLOCK_EVENT_ACTIVE, samples)
+
+
+register(Collector("clock_events", "clock-event reasons and violation time", read, families))
