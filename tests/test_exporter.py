@@ -187,6 +187,7 @@ def test_collectors_can_be_switched_off():
 def test_openmetrics_parses_and_own_families_pass_promtool(tmp_path):
     backend = SimBackend(gpus=16, seed=3, speedup=3600, degrading=4)
     backend.fleet.snapshot(time.time() + 60)  # 60 simulated hours on: the degrading GPUs have XIDs
+    backend.read(ALL)  # the profiling fields come from the second poll (two GPM samples)
     reading = backend.read(ALL)
     text, om = Renderer(backend.fleet.identities, "sim").render(reading, ALL)
     families = list(parse_openmetrics(om.decode()))
@@ -286,3 +287,29 @@ def test_each_collector_yields_the_own_families_the_catalog_gives_it_and_only_wh
     assert {f for c in hooked.values() for f in c.own_families} <= served
     off = {f.name for f in renderer.families(reading, ALL - set(hooked))}
     assert not off & {f for c in hooked.values() for f in c.own_families}
+
+
+def test_the_sim_backend_reads_the_fleet_through_the_collectors_with_their_own_success_and_duration():
+    """The simulated GPUs answer NVML's calls (gpuhealth.sim.nvml): every value the collectors read is the
+    simulator's (the profiling fields from the second poll, as GPM needs two samples), each collector's
+    duration is its own, and a collector whose call fails on a simulated GPU reports it."""
+    backend = SimBackend(gpus=16, seed=4, speedup=60)
+    first = backend.read(ALL)
+    assert np.isnan(first.values["gr_engine_active"]).all()
+    reading = backend.read(ALL)
+    truth = backend.nvml.values  # the snapshot the collectors read, with the counters scaled to real time
+    up = reading.up
+    assert up.all()
+    for key, values in reading.values.items():
+        if key == "xid_errors":
+            continue
+        np.testing.assert_allclose(values[up], truth[key][up], rtol=1e-12, err_msg=key)
+    assert all(reading.collector_ok.values()) and set(reading.collector_ok) == ALL
+    seconds = reading.collector_seconds
+    assert all(s > 0 for s in seconds.values()) and len(set(seconds.values())) > 1, seconds
+    backend.nvml.nvmlDeviceGetRemappedRows = lambda h: (_ for _ in ()).throw(
+        backend.nvml.NVMLError(backend.nvml.NVML_ERROR_UNKNOWN))
+    failing = backend.read(ALL)
+    backend.close()
+    assert failing.collector_ok["row_remap"] is False and failing.collector_ok["ecc"] is True
+    assert np.isnan(failing.values["correctable_remapped_rows"]).all()

@@ -106,10 +106,14 @@ class NvmlBackend:
 
     def read(self, enabled: set[str]) -> Reading:
         """Read every GPU for the enabled collectors."""
-        nvml = self.nvml
-        n = len(self.handles)
         now = time.monotonic()
         dt, self._last_read = now - self._last_read, now
+        return self.read_over(enabled, dt)
+
+    def read_over(self, enabled: set[str], dt: float) -> Reading:
+        """Read every GPU for the enabled collectors, ``dt`` seconds after the previous read."""
+        nvml = self.nvml
+        n = len(self.handles)
         values = {f.key: np.full(n, np.nan) for f in FIELDS}
         up = np.ones(n, dtype=bool)
         ok = {name: True for name in enabled}
