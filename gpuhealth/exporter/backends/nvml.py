@@ -18,6 +18,7 @@ import numpy as np
 from gpuhealth.catalog import FIELDS, XID_CODES, GpuIdentity
 from gpuhealth.exporter.backends import BackendUnavailable
 from gpuhealth.exporter.collectors import COLLECTORS
+from gpuhealth.exporter.collectors.base import GpuState
 from gpuhealth.exporter.reading import MigInstance, Reading
 
 MIB = 1024 * 1024
@@ -57,7 +58,7 @@ class NvmlBackend:
                 index=i, uuid=_text(nvml.nvmlDeviceGetUUID(h)), model_name=_text(nvml.nvmlDeviceGetName(h)),
                 pci_bus_id=_text(nvml.nvmlDeviceGetPciInfo(h).busId), hostname=host, driver_version=driver,
                 serial=serial, vbios=vbios))
-        self.ctx: list[dict] = [{} for _ in self.handles]
+        self.states = [GpuState() for _ in self.handles]
         self.xids = np.zeros((count, len(XID_CODES) + 1), dtype=np.int64)  # last column: unknown codes
         self.xid_extra: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
@@ -102,7 +103,7 @@ class NvmlBackend:
                     self.xids[i, XID_CODES.index(code)] += 1
                 else:
                     self.xid_extra.setdefault(code, np.zeros(len(self.handles), dtype=np.int64))[i] += 1
-                self.ctx[i]["last_xid"] = code
+                self.states[i].last_xid = code
 
     def read(self, enabled: set[str]) -> Reading:
         """Read every GPU for the enabled collectors."""
@@ -119,12 +120,12 @@ class NvmlBackend:
         ok = {name: True for name in enabled}
         seconds = dict.fromkeys(enabled, 0.0)
         for i, h in enumerate(self.handles):
-            ctx = self.ctx[i]
-            ctx["dt"] = dt
+            state = self.states[i]
+            state.dt = dt
             for name in sorted(enabled):
                 t0 = time.perf_counter()
                 try:
-                    got = COLLECTORS[name].read(nvml, h, ctx)
+                    got = COLLECTORS[name].read(nvml, h, state)
                 except nvml.NVMLError as exc:
                     if getattr(exc, "value", None) == nvml.NVML_ERROR_GPU_IS_LOST:
                         up[i] = False

@@ -28,9 +28,9 @@ class SimBackend(NvmlBackend):
         self.speedup = speedup
         super().__init__(nvml=SimNvml(self.fleet))
         self.identities: list[GpuIdentity] = self.fleet.identities  # several hosts, where NVML knows one
-        for i, ctx in enumerate(self.ctx):  # the PCIe byte counters go on from the fleet's, not from 0
+        for i, state in enumerate(self.states):  # the PCIe byte counters go on from the fleet's, not from 0
             for key in ("pcie_tx_throughput", "pcie_rx_throughput"):
-                ctx[key] = float(np.nan_to_num(self.nvml.counters(key)[i]))
+                state.pcie_bytes[key] = float(np.nan_to_num(self.nvml.counters(key)[i]))
 
     def read(self, enabled: set[str]) -> Reading:
         """The fleet's values now, read by the enabled collectors."""
@@ -47,9 +47,9 @@ class SimBackend(NvmlBackend):
                 else:
                     self.xid_extra[code] = np.asarray(counts, dtype=np.int64)
             last = snap.values.get("xid_errors")
-            for i, ctx in enumerate(self.ctx):
+            for i, state in enumerate(self.states):
                 if last is not None and not np.isnan(last[i]):
-                    ctx["last_xid"] = int(last[i])
+                    state.last_xid = int(last[i])
         reading = self.read_over(enabled, dt)
         reading.timestamp = snap.timestamp
         return reading

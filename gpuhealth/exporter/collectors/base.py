@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpuhealth.catalog import FIELDS, OWN_FAMILIES, Field
@@ -12,8 +12,22 @@ if TYPE_CHECKING:
     from gpuhealth.exporter.families import Family, GpuLabels
     from gpuhealth.exporter.reading import Reading
 
-# read(nvml, handle, ctx) -> {field key: value}; ctx carries per-GPU state (e.g. previous reads)
-ReadFn = Callable[[Any, Any, dict], dict[str, float]]
+
+
+@dataclass
+class GpuState:
+    """What the collectors and the backend keep of one GPU between polls."""
+
+    dt: float = 0.0  # seconds since the previous poll
+    last_xid: int = 0  # the last XID NVML reported (set by the backend's event thread)
+    nvlinks: list[int] | None = None  # the NVLinks found up, probed on the first poll
+    pcie_bytes: dict[str, float] = field(default_factory=dict)  # PCIe counters integrated from NVML's rates
+    gpm: bool | None = None  # whether the GPU has NVML's GPM, probed on the first poll
+    gpm_sample: Any = None  # the previous poll's GPM sample
+
+
+# read(nvml, handle, state) -> {field key: value}
+ReadFn = Callable[[Any, Any, GpuState], dict[str, float]]
 # families(reading, labels) -> the collector's families of gpuhealth's own, beyond its catalog fields
 FamiliesFn = Callable[["Reading", "GpuLabels"], Iterable["Family"]]
 

@@ -7,7 +7,7 @@ from gpuhealth.exporter.collectors.base import Collector, optional, register
 from gpuhealth.exporter.families import own
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """The clock-event reason bitmask and the time throttled by power and by temperature (ns)."""
     fn = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
     out = {"clock_event_reasons": fn(h)}

@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """SM and memory clocks and the maximum SM clock, in MHz."""
     return {"sm_clock": nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_SM),
             "mem_clock": nvml.nvmlDeviceGetClockInfo(h, nvml.NVML_CLOCK_MEM),

@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, optional, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """Volatile and aggregate SBE/DBE counts, retired pages and pending retirements."""
     out = {}
     for key, etype, ctype in (("ecc_sbe_vol", nvml.NVML_MEMORY_ERROR_TYPE_CORRECTED, nvml.NVML_VOLATILE_ECC),

@@ -5,7 +5,7 @@ from gpuhealth.exporter.collectors.base import Collector, optional, register
 from gpuhealth.exporter.families import own
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """The vGPU license status, only on vGPU guests (where NVML answers)."""
     fn = getattr(nvml, "nvmlDeviceGetVgpuLicenseStatus", None)
     status = optional(nvml, fn, h) if fn else None

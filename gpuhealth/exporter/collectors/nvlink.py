@@ -8,9 +8,9 @@ ERRORS = (("nvlink_crc_flit_errors", "NVML_NVLINK_ERROR_DL_CRC_FLIT"),
           ("nvlink_recovery_errors", "NVML_NVLINK_ERROR_DL_RECOVERY"))
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """NVLink error counters and bandwidth, summed over the links that are up; nothing without NVLink."""
-    links = ctx.get("nvlinks")
+    links = state.nvlinks
     if links is None:
         links = []
         for link in range(nvml.NVML_NVLINK_MAX_LINKS):
@@ -19,7 +19,7 @@ def read(nvml, h, ctx):
                     links.append(link)
             except nvml.NVMLError:
                 break
-        ctx["nvlinks"] = links
+        state.nvlinks = links
     if not links:
         return {}
     out = {key: 0 for key, _ in ERRORS}

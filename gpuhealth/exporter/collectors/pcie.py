@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, optional, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """PCIe replay counter, current and maximum link generation and width, and TX/RX counters.
 
     NVML gives TX/RX as a rate (KB/s over a short sample); the counters integrate it over the
@@ -14,13 +14,12 @@ def read(nvml, h, ctx):
            "pcie_link_width": nvml.nvmlDeviceGetCurrPcieLinkWidth(h),
            "pcie_max_link_gen": nvml.nvmlDeviceGetMaxPcieLinkGeneration(h),
            "pcie_max_link_width": nvml.nvmlDeviceGetMaxPcieLinkWidth(h)}
-    dt = ctx.get("dt", 0.0)
     for key, counter in (("pcie_tx_throughput", nvml.NVML_PCIE_UTIL_TX_BYTES),
                          ("pcie_rx_throughput", nvml.NVML_PCIE_UTIL_RX_BYTES)):
         rate = optional(nvml, nvml.nvmlDeviceGetPcieThroughput, h, counter)
         if rate is not None:
-            ctx[key] = ctx.get(key, 0.0) + rate * dt
-            out[key] = ctx[key]
+            state.pcie_bytes[key] = state.pcie_bytes.get(key, 0.0) + rate * state.dt
+            out[key] = state.pcie_bytes[key]
     return out
 
 

@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, optional, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """Power draw and limit (W, NVML reports mW) and total energy (mJ)."""
     out = {"power_usage": nvml.nvmlDeviceGetPowerUsage(h) / 1000.0}
     limit = optional(nvml, nvml.nvmlDeviceGetPowerManagementLimit, h)

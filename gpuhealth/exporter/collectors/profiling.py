@@ -27,23 +27,23 @@ def _metrics(nvml):
             ("nvlink_rx_bytes", nvml.NVML_GPM_METRIC_NVLINK_TOTAL_RX_PER_SEC, MIB))
 
 
-def _supported(nvml, h, ctx) -> bool:
-    if "gpm" not in ctx:
+def _supported(nvml, h, state) -> bool:
+    if state.gpm is None:
         try:
-            ctx["gpm"] = bool(nvml.nvmlGpmQueryDeviceSupport(h).isSupportedDevice)
+            state.gpm = bool(nvml.nvmlGpmQueryDeviceSupport(h).isSupportedDevice)
         except nvml.NVMLError as exc:
             if getattr(exc, "value", None) == nvml.NVML_ERROR_GPU_IS_LOST:
                 raise
-            ctx["gpm"] = False  # an older driver or GPU: no GPM
-    return ctx["gpm"]
+            state.gpm = False  # an older driver or GPU: no GPM
+    return state.gpm
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """The profiling fields from two GPM samples: the one taken now and the previous poll's."""
-    if not _supported(nvml, h, ctx):
+    if not _supported(nvml, h, state):
         return {}
     sample = nvml.nvmlGpmSampleGet(h, nvml.nvmlGpmSampleAlloc())
-    previous, ctx["gpm_sample"] = ctx.get("gpm_sample"), sample
+    previous, state.gpm_sample = state.gpm_sample, sample
     if previous is None:
         return {}
     try:

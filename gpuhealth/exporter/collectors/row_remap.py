@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, optional, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """Correctable and uncorrectable remapped rows, and whether remapping has failed."""
     rows = optional(nvml, nvml.nvmlDeviceGetRemappedRows, h)
     if rows is None:

@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, optional, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """GPU and memory temperature (C) and fan speed (%), where the GPU has them."""
     out = {"gpu_temp": nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)}
     fv = optional(nvml, nvml.nvmlDeviceGetFieldValues, h, [nvml.NVML_FI_DEV_MEMORY_TEMP])

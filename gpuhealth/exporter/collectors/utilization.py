@@ -3,7 +3,7 @@
 from gpuhealth.exporter.collectors.base import Collector, optional, register
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """Utilization in percent."""
     rates = nvml.nvmlDeviceGetUtilizationRates(h)
     out = {"gpu_util": rates.gpu, "mem_copy_util": rates.memory}

@@ -11,9 +11,9 @@ from gpuhealth.exporter.collectors.base import Collector, register
 from gpuhealth.exporter.families import own
 
 
-def read(nvml, h, ctx):
+def read(nvml, h, state):
     """The last XID seen on this GPU (0 if none)."""
-    return {"xid_errors": ctx.get("last_xid", 0)}
+    return {"xid_errors": state.last_xid}
 
 
 def families(reading, labels):
