@@ -11,9 +11,11 @@ per scrape by a custom collector that yields GaugeMetricFamily/CounterMetricFami
 Reading (label values prepared once, as the exporter prepares its label strings once), served by
 prometheus_client's ``start_http_server``; and ``generate_latest`` alone, timed per call.
 
-Background polling: CPU time of ``Poller.poll_once`` (read the simulated fleet, render both formats,
-gzip them) for 8 GPUs, as a share of one core at the default 10 s interval. On the sim backend the
-read is the simulator's step, not NVML; scripts/nvml_check.sh measures NVML on a real GPU.
+Background polling: CPU time of ``Poller.poll_once`` (read the simulated fleet through every collector,
+render both formats, gzip them) for 8 GPUs, as a share of one core at the default 10 s interval. On the
+sim backend the collectors call the simulated NVML (gpuhealth/sim/nvml.py), so the read is the
+simulator's step plus the collectors' own work, not NVML's; scripts/nvml_check.sh measures NVML on a
+real GPU.
 
 Targets: p99 <= 5 ms at 8 GPUs, <= 20 ms at 64; polling <= 1 % of one core at 10 s for 8 GPUs.
 

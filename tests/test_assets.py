@@ -28,8 +28,8 @@ from gpuhealth.analyzers.inventory import (
     parse_csv,
     parse_yaml,
     read_inventory_file,
-    write_recommendations,
 )
+from gpuhealth.analyzers.store import write_recommendations
 from gpuhealth.catalog import ASSET_COLUMNS, Asset
 from gpuhealth.cli import main
 from gpuhealth.sink.migrate import migrate

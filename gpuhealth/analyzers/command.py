@@ -78,6 +78,16 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
             result = analyzer.run(parse_time(at))
         except (PromQLError, NoGpusMatched) as exc:
             raise click.ClickException(str(exc)) from exc
+        if dsn:
+            import psycopg
+
+            from gpuhealth.analyzers.store import store_result
+            from gpuhealth.sink.dsn import redact
+
+            try:
+                store_result(dsn, result)
+            except (ValueError, psycopg.Error) as exc:
+                raise click.ClickException(f"cannot store the verdicts: {redact(str(exc), dsn)}") from exc
         if as_json:
             click.echo(json.dumps(result.as_json(), indent=1))
         else:
@@ -90,7 +100,7 @@ def analyze(url: str, headers: tuple[str, ...], dsn: str | None, inventory: str 
     except WebConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     collector = VerdictCollector(assets)
-    service = AnalyzerService(analyzer, parse_duration(interval), collector)
+    service = AnalyzerService(analyzer, parse_duration(interval), collector, dsn)
     service.start()
     spec = load_spec(rule_spec)
     reads = PrometheusReads(analyzer.client, selector)

@@ -1,5 +1,8 @@
 """One analysis cycle: PromQL -> features -> models -> anomalies and trends -> economics -> verdicts.
 
+``Analyzer.read`` does all of a cycle's I/O (PromQL, the repairs table) and ``Analyzer.judge`` turns what
+it read into verdicts without any; storing the result (``store.py``) and serving it (``serve/``) consume it.
+
 The cycle asks a small fixed number of fleet-wide queries (one per feature, three range queries for
 the anomaly baselines, one for the GPU models), never one per GPU. A GPU that reports too little to
 be judged is *unknown*, never healthy.
@@ -7,7 +10,6 @@ be judged is *unknown*, never healthy.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -96,6 +98,20 @@ class Verdict:
 
 
 @dataclass
+class CycleInputs:
+    """What one cycle read, as of ``at``: the feature frame, the anomaly scores (UUID -> signal -> score), when
+    each GPU that is down last reported, and when each GPU repaired within the week began its life."""
+
+    at: float
+    frame: FeatureFrame
+    anomaly: dict[str, dict[str, float]]
+    last_seen: dict[str, float]
+    lives: dict[str, float]
+    queries: int
+    started: float  # time.monotonic() when the reading began
+
+
+@dataclass
 class CycleResult:
     """A finished cycle."""
 
@@ -132,7 +148,8 @@ def trends_per_day(frame: FeatureFrame) -> dict[str, np.ndarray]:
 
 
 class Analyzer:
-    """Runs cycles against one Prometheus-compatible API with a set of loaded models."""
+    """Runs cycles against one Prometheus-compatible API with a set of loaded models; ``dsn``: the database
+    whose gpu_repairs say when repaired GPUs began their current lives."""
 
     def __init__(self, client: PromClient, models: dict[str, Model], primary: str | None = None,
                  inventory: dict[str, Asset] | None = None, pricing=None, dsn: str | None = None,
@@ -157,7 +174,13 @@ class Analyzer:
         return {uuid: age_days(a.purchase_date, at) for uuid, a in self.inventory.items() if a.purchase_date}
 
     def run(self, at: float | None = None) -> CycleResult:
-        """One cycle as of ``at`` (default now); NoGpusMatched when the selector finds no GPU."""
+        """One cycle as of ``at`` (default now): read, then judge; NoGpusMatched when the selector finds no GPU.
+        Storing the result (store.store_result) and serving it are its consumers' work."""
+        return self.judge(self.read(at))
+
+    def read(self, at: float | None = None) -> CycleInputs:
+        """Everything a cycle reads, as of ``at``: the features and anomaly scores (PromQL), when the GPUs that
+        are down last reported, and when the repaired GPUs' lives began (gpu_repairs)."""
         t0 = time.monotonic()
         q0 = self.client.queries
         at = time.time() if at is None else at
@@ -168,6 +191,17 @@ class Analyzer:
                                 f"{datetime.fromtimestamp(at, UTC).isoformat()} (is the job named otherwise? "
                                 "set --selector or the rule spec's selector)")
         model_of = dict(zip(frame.uuids, frame.model_names, strict=True))
+        anomaly = anomalies.scores(self.client, at, self.selector, model_of)
+        down = [u for u, st in zip(frame.uuids, frame.status(), strict=True) if st == "down"]
+        last_seen = self._last_seen(down, at) if down else {}
+        return CycleInputs(at=at, frame=frame, anomaly=anomaly, last_seen=last_seen, lives=lives,
+                           queries=self.client.queries - q0, started=t0)
+
+    def judge(self, inputs: CycleInputs) -> CycleResult:
+        """The verdicts of what a cycle read: predictions by every model, calibrated to each GPU's prior,
+        anomalies and trends, and the economics. No I/O."""
+        at, frame, lives = inputs.at, inputs.frame, inputs.lives
+        model_of = dict(zip(frame.uuids, frame.model_names, strict=True))
         status = frame.status()
         x = frame.matrix()
         priors = self.priors(frame)
@@ -177,15 +211,14 @@ class Analyzer:
             if m.base_rate:  # trained: from its training rows' base rate to each GPU's own
                 pred.probability = calibrate(pred.probability, fleet_odds(m.base_rate, priors["30d"]))
             predictions[name] = pred
-        anomaly = anomalies.scores(self.client, at, self.selector, model_of)
+        anomaly = inputs.anomaly
         trends = trends_per_day(frame)
         # what the telemetry says beyond the prior, for the economics: its baseline hazard holds the prior
         evidence = excess_over_prior(predictions[self.primary].probability, priors)
         self._with_prior(predictions, frame, priors)
         primary = predictions[self.primary]
         rul = remaining_life_days(primary.probability["30d"])
-        down = [u for u, st in zip(frame.uuids, status, strict=True) if st == "down"]
-        last_seen = self._last_seen(down, at) if down else {}
+        last_seen = inputs.last_seen
         verdicts = []
         for i, uuid in enumerate(frame.uuids):
             v = Verdict(uuid=uuid, status=str(status[i]), model_name=model_of.get(uuid, ""),
@@ -208,11 +241,8 @@ class Analyzer:
             verdicts.append(Verdict(uuid=uuid, status="unknown", model_name=self.inventory[uuid].model))
         if self.pricing is not None:
             self._value(verdicts, frame)
-        result = CycleResult(at=at, finished=time.time(), duration_seconds=time.monotonic() - t0, verdicts=verdicts,
-                             primary=self.primary, queries=self.client.queries - q0, frame=frame)
-        if self.dsn:
-            self._store(result)
-        return result
+        return CycleResult(at=at, finished=time.time(), duration_seconds=time.monotonic() - inputs.started,
+                           verdicts=verdicts, primary=self.primary, queries=inputs.queries, frame=frame)
 
     def _lives_since(self, at: float) -> dict[str, float]:
         """GPUs repaired within the week: when each one's current life began (from gpu_repairs)."""
@@ -288,20 +318,3 @@ class Analyzer:
             owners.append(v)
         for v, valuation in zip(owners, value_fleet(inputs, self.pricing), strict=True):
             v.valuation = valuation
-
-    def _store(self, result: CycleResult) -> None:
-        import psycopg
-
-        at = datetime.fromtimestamp(result.at, UTC)
-        rows = [(at, v.uuid, h, model, p, v.remaining_useful_life_days if model == result.primary else None,
-                 json.dumps([{"factor": n, "weight": w} for n, w in v.factors]))
-                for v in result.verdicts if v.status == "judged"
-                for model, hp in v.probability.items() for h, p in hp.items()]
-        with psycopg.connect(self.dsn) as conn, conn.cursor() as cur:
-            cur.executemany("INSERT INTO failure_predictions (time, uuid, horizon, model, probability, "
-                            "remaining_useful_life_days, factors) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)", rows)
-        valuations = [v.valuation for v in result.verdicts if v.valuation is not None]
-        if valuations:
-            from gpuhealth.analyzers.inventory import write_recommendations
-
-            write_recommendations(self.dsn, valuations, at)

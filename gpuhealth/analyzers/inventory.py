@@ -1,5 +1,5 @@
 """The asset inventory: read it from a CSV/YAML file or the gpu_assets table, import it (all or nothing),
-edit one field, export it as gauges, and store each cycle's recommendations.
+edit one field, and export it as gauges.
 
 A file's rows are validated before anything is written; a bad row gets an ``InventoryError`` naming the
 file, the line and the field. SQL is always parameterized.
@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, fields, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -28,9 +27,6 @@ from gpuhealth.catalog import (
     ASSET_PURCHASE_TIMESTAMP,
     Asset,
 )
-
-if TYPE_CHECKING:
-    from gpuhealth.analyzers.economics.valuation import Valuation
 
 STATUSES: tuple[str, ...] = ("active", "spare", "repair", "rma", "sold", "decommissioned")
 REQUIRED: tuple[str, ...] = ("uuid", "model", "purchase_date", "purchase_price_dollars")
@@ -252,16 +248,3 @@ def asset_metric_families(assets: Mapping[str, Asset]) -> Iterable[Metric]:
             ts = datetime.combine(date.fromisoformat(a.purchase_date), time(0), UTC).timestamp()
             bought.samples.append(Sample(ASSET_PURCHASE_TIMESTAMP, {"UUID": a.uuid}, ts, None, None))
     return [info, price, bought]
-
-
-def write_recommendations(dsn: str, valuations: Sequence[Valuation], at: datetime) -> None:
-    """Store one cycle's valuations in the recommendations table (one row per GPU, time = at)."""
-    if at.tzinfo is None:
-        raise ValueError("write_recommendations needs a timezone-aware time")
-    rows = [(at, v.uuid, v.recommended_action, v.market_value_dollars, v.npv_dollars["keep"],
-             v.npv_dollars["repair"], v.npv_dollars["sell"], v.npv_dollars["decommission"], json.dumps(v.drivers))
-            for v in valuations]
-    with connect(dsn) as conn, conn.transaction(), conn.cursor() as cur:
-        cur.executemany("INSERT INTO recommendations (time, uuid, action, market_value_dollars, npv_keep, "
-                        "npv_repair, npv_sell, npv_decommission, drivers) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)", rows)

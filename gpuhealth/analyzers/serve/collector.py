@@ -20,6 +20,7 @@ class VerdictCollector:
         self.healthy = False
         self.query_errors = 0
         self.cycles_failed = 0
+        self.store_errors = 0  # cycles whose verdicts could not be stored in the database
 
     def collect(self) -> Iterable[Metric]:
         r = self.result
@@ -89,3 +90,6 @@ class VerdictCollector:
                                   value=self.query_errors)
         yield CounterMetricFamily("gpuhealth_analyzer_cycles_failed", "Analysis cycles that failed.",
                                   value=self.cycles_failed)
+        yield CounterMetricFamily("gpuhealth_analyzer_store_errors",
+                                  "Analysis cycles whose verdicts could not be stored in the database.",
+                                  value=self.store_errors)

@@ -22,16 +22,19 @@ from gpuhealth.analyzers.serve.collector import VerdictCollector
 from gpuhealth.analyzers.serve.exposition import render
 from gpuhealth.analyzers.serve.openapi import openapi_document
 from gpuhealth.analyzers.serve.reads import PrometheusReads
+from gpuhealth.analyzers.store import store_result
 from gpuhealth.web import GuardedHandler, GuardedServer, WebConfig, make_server
 
 log = logging.getLogger("gpuhealth.analyzers")
 
 
 class AnalyzerService:
-    """Runs an Analyzer every interval, backing off (up to 8x) while cycles fail."""
+    """Runs an Analyzer every interval, backing off (up to 8x) while cycles fail, and stores each result."""
 
-    def __init__(self, analyzer: Analyzer, interval: float, collector: VerdictCollector) -> None:
+    def __init__(self, analyzer: Analyzer, interval: float, collector: VerdictCollector,
+                 dsn: str | None = None) -> None:
         self.analyzer = analyzer
+        self.dsn = dsn  # where each cycle's verdicts are stored (failure_predictions, recommendations)
         self.interval = interval
         self.collector = collector
         self._stop = threading.Event()
@@ -48,7 +51,6 @@ class AnalyzerService:
         try:
             self.collector.result = self.analyzer.run()
             self.collector.healthy = True
-            return True
         except NoGpusMatched as exc:
             self.collector.cycles_failed += 1
             self.collector.healthy = False
@@ -64,6 +66,13 @@ class AnalyzerService:
             self.collector.healthy = False
             log.exception("analysis cycle failed, serving the previous verdicts")
             return False
+        if self.dsn:
+            try:
+                store_result(self.dsn, self.collector.result)
+            except Exception as exc:  # the verdicts are served all the same; the history misses this cycle
+                self.collector.store_errors += 1
+                log.warning("cannot store the cycle's verdicts: %s", exc)
+        return True
 
     def start(self) -> None:
         """Start cycling in the background."""

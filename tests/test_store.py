@@ -1,0 +1,64 @@
+"""A cycle's result stored in TimescaleDB by its consumers (the service, `analyze --once --db`), not by the
+cycle; a database that refuses the rows leaves the verdicts served and is counted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from gpuhealth.analyzers.serve.collector import VerdictCollector
+from gpuhealth.analyzers.serve.exposition import render
+from gpuhealth.analyzers.serve.service import AnalyzerService
+from gpuhealth.analyzers.store import store_result
+from gpuhealth.sink.migrate import migrate
+from tests.fleetdata import result
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_result_is_stored_with_every_model_horizon_and_the_advice(postgres):
+    migrate(postgres)
+    r = result()
+    store_result(postgres, r)
+    judged = [v for v in r.verdicts if v.status == "judged"]
+    with psycopg.connect(postgres) as conn:
+        rows = conn.execute("SELECT time, uuid, horizon, model, probability, remaining_useful_life_days "
+                            "FROM failure_predictions ORDER BY uuid, model, horizon").fetchall()
+        advice = dict(conn.execute("SELECT uuid, action FROM recommendations").fetchall())
+    assert len(rows) == sum(len(hp) for v in judged for hp in v.probability.values())
+    at = datetime.fromtimestamp(r.at, UTC)
+    by = {(u, m, h): (t, p, rul) for t, u, h, m, p, rul in rows}
+    for v in judged:
+        for model, hp in v.probability.items():
+            for h, p in hp.items():
+                t, stored, rul = by[(v.uuid, model, h)]
+                assert t == at and stored == pytest.approx(p)
+                assert (rul is None) == (model != r.primary)
+    assert advice == {v.uuid: v.valuation.recommended_action for v in r.verdicts if v.valuation is not None}
+
+
+class _Analyzer:
+    """Stands in for the Analyzer's PromQL side: its cycle returns a fixed result."""
+
+    client = type("Client", (), {"errors": 0})()
+
+    def run(self):
+        return result()
+
+
+def test_the_service_stores_each_cycle_and_keeps_serving_when_the_database_refuses(postgres):
+    migrate(postgres)
+    collector = VerdictCollector()
+    service = AnalyzerService(_Analyzer(), 60, collector, postgres)
+    assert service.run_once()
+    with psycopg.connect(postgres) as conn:
+        first = conn.execute("SELECT count(*) FROM failure_predictions").fetchone()[0]
+        assert first > 0
+        conn.execute("DROP TABLE recommendations")
+    assert service.run_once(), "a cycle whose verdicts cannot be stored is still a cycle"
+    assert collector.healthy and collector.result is not None and collector.store_errors == 1
+    assert "gpuhealth_analyzer_store_errors_total 1.0" in render(collector.collect()).decode()
+    with psycopg.connect(postgres) as conn:  # one transaction: no half-stored cycle
+        assert conn.execute("SELECT count(*) FROM failure_predictions").fetchone()[0] == first
