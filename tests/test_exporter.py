@@ -144,18 +144,24 @@ def test_a_failing_collector_reports_failure_and_the_rest_are_served():
     assert "DCGM_FI_DEV_GPU_TEMP" in fams and "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS" not in fams
 
 
-def test_xid_events_between_polls_are_all_counted():
-    nvml = _fake()
-    backend = NvmlBackend(nvml, hostname="node-a")
-    for xid in (48, 48, 79, 13):
-        nvml.emit_xid(1, xid)
-    nvml.emit_xid(0, 63)
+def _read_after_events(nvml: FakeNvml, backend: NvmlBackend):
+    """One poll once the backend's event thread has taken every XID emitted, then the backend closed."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not nvml.events.empty():
         time.sleep(0.05)
     time.sleep(0.1)
     reading = backend.read(ALL)
     backend.close()
+    return reading
+
+
+def test_xid_events_between_polls_are_all_counted():
+    nvml = _fake()
+    backend = NvmlBackend(nvml, hostname="node-a")
+    for xid in (48, 48, 79, 13):
+        nvml.emit_xid(1, xid)
+    nvml.emit_xid(0, 63)
+    reading = _read_after_events(nvml, backend)
     assert reading.xid_counts[48].tolist() == [0, 2]
     assert reading.xid_counts[79].tolist() == [0, 1]
     assert reading.xid_counts[63].tolist() == [1, 0]
@@ -270,12 +276,7 @@ def test_each_collector_yields_the_own_families_the_catalog_gives_it_and_only_wh
     nvml.devices[0].mig = [FakeDevice(uuid="MIG-aaaa", name="NVIDIA H100 80GB HBM3 MIG 1g.10gb", gi_id=7)]
     backend = NvmlBackend(nvml, hostname="node-a")
     nvml.emit_xid(1, 48)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not nvml.events.empty():
-        time.sleep(0.05)
-    time.sleep(0.1)
-    reading = backend.read(ALL)
-    backend.close()
+    reading = _read_after_events(nvml, backend)
     renderer = Renderer(backend.identities, "nvml")
     hooked = {name: c for name, c in COLLECTORS.items() if c.families is not None}
     assert set(hooked) == {"xid", "clock_events", "info"}

@@ -37,6 +37,17 @@ class InventoryError(ValueError):
     """A bad inventory file, row or field; the message says where."""
 
 
+def dollars(text: str, field: str) -> float:
+    """An amount of dollars from its text: a finite number >= 0; ValueError naming ``field`` otherwise."""
+    try:
+        amount = float(text)
+    except ValueError:
+        raise ValueError(f"field {field!r}: {text!r} is not a number") from None
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"field {field!r}: {text!r} must be a finite number >= 0")
+    return amount
+
+
 def parse_field(name: str, value: object, where: str) -> object:
     """One Asset field from its text (or YAML) form, validated; raises InventoryError naming ``where``."""
     if name not in ASSET_COLUMNS:
@@ -51,12 +62,9 @@ def parse_field(name: str, value: object, where: str) -> object:
             raise InventoryError(f"{where}: field 'purchase_date': {text!r} is not a date YYYY-MM-DD") from None
     if name == "purchase_price_dollars":
         try:
-            price = float(text)
-        except ValueError:
-            raise InventoryError(f"{where}: field 'purchase_price_dollars': {text!r} is not a number") from None
-        if not math.isfinite(price) or price < 0:
-            raise InventoryError(f"{where}: field 'purchase_price_dollars': {text!r} must be a finite number >= 0")
-        return price
+            return dollars(text, name)
+        except ValueError as exc:
+            raise InventoryError(f"{where}: {exc}") from None
     if name == "status":
         text = text or "active"
         if text not in STATUSES:

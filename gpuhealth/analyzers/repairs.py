@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gpuhealth.analyzers.inventory import InventoryError, connect
+from gpuhealth.analyzers.inventory import InventoryError, connect, dollars
 
 KINDS: tuple[str, ...] = ("repair", "rma")
 RESET_REACH_DAYS = 7.0  # a repair older than the analyzer's longest window no longer shortens any
@@ -60,11 +60,9 @@ def parse_repair(uuid: str, form: Mapping[str, str], now: datetime, recorded_by:
     cost = math.nan
     if cost_text:
         try:
-            cost = float(cost_text)
-        except ValueError:
-            raise RepairError(f"field 'cost': {cost_text!r} is not a number") from None
-        if not math.isfinite(cost) or cost < 0:
-            raise RepairError(f"field 'cost': {cost_text!r} must be a finite number >= 0")
+            cost = dollars(cost_text, "cost")
+        except ValueError as exc:
+            raise RepairError(str(exc)) from None
     success = form.get("success", "").strip().lower()
     if success not in ("yes", "no", "true", "false"):
         raise RepairError(f"field 'success': {success!r} is not yes or no")
