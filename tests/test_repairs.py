@@ -21,7 +21,7 @@ from gpuhealth.analyzers.predict.lives import SETTLE_SECONDS, Life, life_at, liv
 from gpuhealth.analyzers.predict.registry import DEFAULT, load_version
 from gpuhealth.analyzers.predict.training import build_dataset
 from gpuhealth.analyzers.promql import PromClient
-from gpuhealth.analyzers.repairs import Repair, lives_since, record_repair
+from gpuhealth.analyzers.repairs import Repair, lives_since, record_repair, repairs_by_gpu
 from gpuhealth.catalog import Asset
 from gpuhealth.sim.history import backfill
 from gpuhealth.sink.migrate import migrate
@@ -136,3 +136,19 @@ def test_a_repaired_gpu_is_judged_from_its_repair_on(tmp_path, prometheus_factor
     assert verdicts["GPU-worn"].life_since is None and verdicts["GPU-worn"].history_days == 7.0
     sbe = dict(zip(result.frame.uuids, result.frame.columns["sbe_7d"], strict=True))
     assert sbe == {"GPU-fixed": 0.0, "GPU-worn": 400.0}, "the cycle read the repaired GPU from its repair on"
+
+
+@pytest.mark.integration
+def test_training_reads_the_successful_repairs_of_each_gpu_in_order(postgres):
+    migrate(postgres)
+    import_assets(postgres, [Asset(uuid=u, serial="", model="NVIDIA H100", node="n", datacenter="dc", rack="r",
+                                   purchase_date="2025-01-01", purchase_price_dollars=30000.0)
+                             for u in ("GPU-a", "GPU-b")])
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    for uuid, days, ok in (("GPU-a", 20, True), ("GPU-a", 5, True), ("GPU-a", 9, False), ("GPU-b", 3, False)):
+        record_repair(postgres, Repair(uuid, day.replace(day=1 + days), "rma", "hbm", math.nan, ok))
+    got = repairs_by_gpu(postgres)
+    assert got == {"GPU-a": [day.replace(day=6).timestamp(), day.replace(day=21).timestamp()]}, \
+        "only successful repairs start a life, in time order"
+    second = lives([(day.replace(day=4).timestamp(), True)], got["GPU-a"])[1]
+    assert second.start == day.replace(day=6).timestamp() + 7 * DAY
