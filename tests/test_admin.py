@@ -353,3 +353,23 @@ def test_form_fields_and_uuids_reach_sql_only_as_values(admin):
     assert r.status_code == 404 and "neither reporting nor in the inventory" in r.text
     body = json.loads(requests.get(f"{url}/api/v1/gpus", auth=AUTH, timeout=10).text)
     assert body["total"] == len(UUIDS)
+
+
+def test_with_the_database_down_the_api_and_the_page_say_what_cannot_be_read():
+    """The verdicts are still in memory: the GPU's API record answers 503 naming gpu_repairs, its page shows
+    the verdict and the error, and the service keeps serving."""
+    down = "postgresql://gpuhealth@127.0.0.1:1/gpuhealth"  # nothing listens on port 1
+    collector = VerdictCollector(dict(INVENTORY))
+    collector.result = result()
+    pages_ = AdminPages(down, lambda: (collector.result, {}), lambda: collector.inventory, lambda _: None, False)
+    server = serve(collector, "127.0.0.1:0", None, None, (0.1, 0.5), pages_)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = requests.get(f"{server.url}/api/v1/gpus/{UUIDS[0]}", timeout=30)
+        assert r.status_code == 503 and r.json()["error"].startswith("cannot read gpu_repairs: cannot connect to")
+        page = requests.get(f"{server.url}/admin/gpus/{UUIDS[0]}", timeout=30)
+        assert page.status_code == 200 and "cannot read gpu_repairs" in page.text and "id='verdict'" in page.text
+        assert requests.get(f"{server.url}/api/v1/gpus", timeout=30).json()["total"] == len(UUIDS)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gpuhealth.analyzers.inventory import InventoryError, connect, dollars
+from gpuhealth.analyzers.predict.features import LONGEST_WINDOW_SECONDS
 
 KINDS: tuple[str, ...] = ("repair", "rma")
-RESET_REACH_DAYS = 7.0  # a repair older than the analyzer's longest window no longer shortens any
 
 
 class RepairError(ValueError):
@@ -102,14 +102,15 @@ def list_repairs(dsn: str, uuid: str) -> list[Repair]:
     return [Repair(u, t, k, m, math.nan if c is None else float(c), s, n, b) for u, t, k, m, c, s, n, b in rows]
 
 
-def lives_since(dsn: str, at: float, reach_days: float = RESET_REACH_DAYS) -> dict[str, float]:
+def lives_since(dsn: str, at: float, reach_seconds: float = LONGEST_WINDOW_SECONDS) -> dict[str, float]:
     """UUID -> when its current life began (Unix seconds), for GPUs whose last successful repair is within
-    ``reach_days`` before ``at``: the analyzer reads their telemetry from that moment only."""
+    ``reach_seconds`` before ``at`` (older ones shorten no feature's window): the analyzer reads their
+    telemetry from that moment only."""
     ts = datetime.fromtimestamp(at, UTC)
     with connect(dsn) as conn:
         rows = conn.execute("SELECT uuid, extract(epoch FROM max(repaired_at)) FROM gpu_repairs WHERE success "
                             "AND repaired_at <= %s AND repaired_at > %s - make_interval(secs => %s) GROUP BY uuid",
-                            (ts, ts, reach_days * 86400.0)).fetchall()
+                            (ts, ts, reach_seconds)).fetchall()
     return {u: float(t) for u, t in rows}
 
 

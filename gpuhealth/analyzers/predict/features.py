@@ -363,7 +363,7 @@ def online(client: PromClient, at: float | None = None, ages: dict[str, float] |
     values, identity = _fleet_values(client, at, selector)
     for uuid, began in sorted((lives_since or {}).items()):
         reach = at - began
-        if reach < 0 or reach >= whole_seconds("7d"):
+        if reach < 0 or reach >= LONGEST_WINDOW_SECONDS:
             continue
         base = f"{selector}, UUID={promql_string(uuid)}"
         with ThreadPoolExecutor(QUERY_THREADS) as pool:
@@ -374,6 +374,9 @@ def online(client: PromClient, at: float | None = None, ages: dict[str, float] |
                 if uuid in answer:
                     values[f.name][uuid] = answer[uuid]
     return _to_frame(values, at, ages, identity)
+
+
+LONGEST_WINDOW_SECONDS = max(whole_seconds(f.window) for f in FEATURES)  # how far back any feature reads
 
 
 def _fleet_values(client: PromClient, at: float,

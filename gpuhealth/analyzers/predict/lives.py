@@ -12,7 +12,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SETTLE_SECONDS = 7 * 86400.0  # the longest feature window: until then a row's windows mix two lives
+from gpuhealth.analyzers.predict.features import LONGEST_WINDOW_SECONDS
+
+SETTLE_SECONDS = LONGEST_WINDOW_SECONDS  # until a repair is this old, a row's windows mix two lives
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,10 @@ class AdminPages:
             return Reply(404, pages.message_page("Not found", f"GPU {uuid!r}: neither reporting nor in the inventory"))
         asset = dict(asset_form) if asset_form is not None else (
             asdict(inventory[uuid]) if uuid in inventory else None)
-        repairs = [api.repair_json(r) for r in list_repairs(self.dsn, uuid)] if self.dsn else []
+        try:
+            repairs = [api.repair_json(r) for r in list_repairs(self.dsn, uuid)] if self.dsn else []
+        except InventoryError as exc:
+            repairs, error = [], "; ".join(e for e in (error, f"cannot read gpu_repairs: {exc}") if e)
         today = datetime.now(UTC).date().isoformat()
         return Reply(status, pages.gpu_page(detail, uuid, asset, repairs, self.csrf_token(user), today, message, error))
 

@@ -146,7 +146,7 @@ def find_verdict(result: CycleResult, uuid: str) -> Verdict:
 
 def repair_json(r: Repair) -> dict[str, Any]:
     """A recorded repair in the API's form."""
-    return {"repaired_at": r.repaired_at.astimezone(UTC).isoformat().replace("+00:00", "Z"), "kind": r.kind,
+    return {"repaired_at": iso_time(r.repaired_at.timestamp()), "kind": r.kind,
             "mode": r.mode, "cost_dollars": _num(r.cost_dollars), "success": r.success, "notes": r.notes,
             "recorded_by": r.recorded_by}
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, unquote
 
 from gpuhealth.analyzers.cycle import Analyzer, NoGpusMatched
+from gpuhealth.analyzers.inventory import InventoryError
 from gpuhealth.analyzers.promql import PromQLError
 from gpuhealth.analyzers.repairs import Repair, list_repairs
 from gpuhealth.analyzers.serve import api
@@ -128,7 +129,7 @@ def _api(collector: VerdictCollector, reads: PrometheusReads | None, path: str, 
             raise api.ApiError(400, f"unknown query parameters {sorted(query)}; this endpoint takes none")
         api.find_verdict(r, uuid)  # a UUID the analyzer knows, before anything reads Prometheus with it
         history = reads.history(uuid) if reads is not None else {}
-        return api.gpu_detail(r, uuid, inventory, scores, history, repairs(uuid) if repairs is not None else [])
+        return api.gpu_detail(r, uuid, inventory, scores, history, _repairs_or_503(repairs, uuid))
     if path == "/api/v1/fleet/summary":
         if query:
             raise api.ApiError(400, f"unknown query parameters {sorted(query)}; this endpoint takes none")
@@ -138,6 +139,19 @@ def _api(collector: VerdictCollector, reads: PrometheusReads | None, path: str, 
     if path == "/api/v1/health-scores":
         return api.health_score_list(r, scores, query)
     raise api.ApiError(404, f"{path}: no such endpoint (see /api/v1/openapi.json)")
+
+
+def _internal_error(path: str, exc: Exception) -> Reply:
+    """The reply to an admin request that failed unexpectedly, logged with its traceback."""
+    log.exception("admin request %s failed", path)
+    return Reply(500, f"internal error: {type(exc).__name__}\n".encode(), "text/plain; charset=utf-8")
+
+
+def _repairs_or_503(repairs: Callable[[str], list[Repair]] | None, uuid: str) -> list[Repair]:
+    try:
+        return repairs(uuid) if repairs is not None else []
+    except InventoryError as exc:  # the database is down: the rest of the record is still known, but say so
+        raise api.ApiError(503, f"cannot read gpu_repairs: {exc}") from None
 
 
 def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None = None,
@@ -173,8 +187,7 @@ def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None
                                    basic_auth_user(self.headers.get("Authorization")), self.headers.get("Origin"),
                                    self.headers.get("Host"))
             except Exception as exc:  # a bug, or the database down: say so, keep serving
-                log.exception("admin request %s failed", path)
-                reply = Reply(500, f"internal error: {type(exc).__name__}\n".encode(), "text/plain; charset=utf-8")
+                reply = _internal_error(path, exc)
             self._send(reply)
 
         def handle_get(self) -> None:
@@ -184,8 +197,7 @@ def serve(collector: VerdictCollector, listen: str, web_config: WebConfig | None
                     query = parse_qs(qs, keep_blank_values=True, strict_parsing=False)
                     reply = admin.get(path, query, basic_auth_user(self.headers.get("Authorization")))
                 except Exception as exc:
-                    log.exception("admin request %s failed", path)
-                    reply = Reply(500, f"internal error: {type(exc).__name__}\n".encode(), "text/plain; charset=utf-8")
+                    reply = _internal_error(path, exc)
                 self._send(reply)
             elif path.startswith("/api/v1/") and path != "/api/v1/verdicts":
                 try:

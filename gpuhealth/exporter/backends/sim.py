@@ -25,7 +25,6 @@ class SimBackend(NvmlBackend):
     def __init__(self, gpus: int = 64, seed: int = 0, speedup: float = 1.0, degrading: int | None = None,
                  history: tuple[float, float, float] | None = None) -> None:
         self.fleet = LiveFleet(gpus=gpus, seed=seed, speedup=speedup, degrading=degrading, history=history)
-        self.speedup = speedup
         super().__init__(nvml=SimNvml(self.fleet))
         self.identities: list[GpuIdentity] = self.fleet.identities  # several hosts, where NVML knows one
         for i, state in enumerate(self.states):  # the PCIe byte counters go on from the fleet's, not from 0
